@@ -1,0 +1,1 @@
+"""Turns training checkpoints into parity-checked ONNX model bundles for midigen-server."""
