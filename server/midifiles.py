@@ -67,7 +67,8 @@ def read_midi(source: str | Path | mido.MidiFile) -> Piece:
 
     A (track, channel) with a program change but no notes is kept as an empty track: prompt files
     use such tracks to name an instrument the model should fill in, and it keeps write -> read
-    lossless for empty tracks.
+    lossless for empty tracks. `length` is where the file ends (its longest track), so trailing
+    silent bars survive.
     """
     mid, label = _load(source)
     tpb = mid.ticks_per_beat
@@ -105,11 +106,14 @@ def read_midi(source: str | Path | mido.MidiFile) -> Piece:
                     v["open"].setdefault(msg.note, []).append((tick, msg.velocity))
                 elif v["open"].get(msg.note):  # note-off: the oldest open note of that pitch
                     start, velocity = v["open"][msg.note].pop(0)
-                    v["notes"].append((start, tick, msg.note, velocity))
+                    if tick > start:  # zero-length notes carry nothing a DAW would play
+                        v["notes"].append((start, tick, msg.note, velocity))
         end_tick = max(end_tick, tick)
         for channel, v in by_channel.items():
             for pitch, pending in v["open"].items():  # never released: ends with its track
-                v["notes"].extend((start, tick, pitch, vel) for start, vel in pending)
+                v["notes"].extend(
+                    (start, tick, pitch, vel) for start, vel in pending if tick > start
+                )
             if v["notes"] or (len(by_channel) == 1 and v["program"] is not None):
                 voices.append((name if len(by_channel) == 1 else "", channel, v))
     # A noteless program change on a channel other tracks play is set-up for them, not a track.
@@ -131,13 +135,13 @@ def read_midi(source: str | Path | mido.MidiFile) -> Piece:
         program = v["program"]
         if program is None:
             first = v["first"] if v["first"] is not None else end_tick
-            earlier = [p for t, p in channel_programs.get(channel, []) if t <= first]
+            changes = sorted(channel_programs.get(channel, []), key=lambda c: c[0])
+            earlier = [p for t, p in changes if t <= first]
             program = earlier[-1] if earlier else 0
         is_drum = channel == DRUM_CHANNEL
         notes = sorted(
             Note(start / tpb, pitch, (end - start) / tpb, velocity)
             for start, end, pitch, velocity in v["notes"]
-            if end > start  # zero-length notes carry nothing a DAW would play
         )
         track_name = name if name.strip() else default_name(program, is_drum)
         piece.tracks.append(Track(program, is_drum, track_name, notes))

@@ -297,6 +297,21 @@ def test_conductor_program_changes_and_tempo_map_in_other_tracks():
     assert piece.time_signatures == [(0.5, TimeSignature(3, 4))]
 
 
+def test_program_from_other_tracks_is_the_latest_before_the_first_note():
+    late_setup = track_of([(240, "program_change", dict(channel=1, program=10))])
+    notes = track_of([(480, "note_on", dict(channel=1, note=60, velocity=80)),
+                      (480, "note_off", dict(channel=1, note=60))])  # fmt: skip
+    early_setup = track_of([(0, "program_change", dict(channel=1, program=56)),
+                            (1440, "program_change", dict(channel=1, program=99))])  # fmt: skip
+    blip = track_of([(0, "note_on", dict(channel=4, note=60, velocity=80)),
+                     (0, "note_off", dict(channel=4, note=60))])  # fmt: skip
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    mid.tracks.extend([late_setup, notes, early_setup, blip])
+    piece = read_midi(mido.MidiFile(file=io.BytesIO(midi_bytes(mid))))
+    # Only a zero-length note on channel 4: nothing to keep there.
+    assert [(t.program, len(t.notes)) for t in piece.tracks] == [(10, 1)]
+
+
 def test_lone_program_change_track_is_kept_as_empty_track():
     mid = mido.MidiFile(type=1, ticks_per_beat=480)
     mid.tracks.append(track_of([(0, "note_on", dict(channel=0, note=60, velocity=80)),
