@@ -94,8 +94,9 @@ def measure(
     """Controls of `track` over the window bars `bars` (the bars the model writes for it).
 
     Density: mean note onsets per bar, binned by the corpus quantiles. Polyphony: over the ticks
-    of those bars where at least one of the track's notes sounds (notes ringing in from other bars
-    count), the low percentile and the maximum, clamped to 1..10. Durations: classes of the
+    of those bars and of their notes' full length where at least one of the track's notes sounds
+    (notes ringing in from other bars count), the low percentile and the maximum, clamped to
+    1..10 -- the same ticks and counts the grammar's hard limit looks at. Durations: classes of the
     shortest and longest note starting in those bars. With no notes, all but density are "any".
     """
     bars = list(bars)
@@ -107,8 +108,12 @@ def measure(
         return Controls(density=density)
     counts = sounding_counts(track, bar_ticks)
     starts = np.cumsum([0, *bar_ticks])
-    inside = np.concatenate([counts[starts[b] : starts[b + 1]] for b in bars])
-    sounding = inside[inside > 0]
+    region = np.zeros(len(counts), dtype=bool)  # the bars, plus where their notes ring on
+    for b in bars:
+        region[starts[b] : starts[b + 1]] = True
+        for note in track.bars[b]:
+            region[starts[b] + note.tick : starts[b] + note.tick + note.duration] = True
+    sounding = counts[region & (counts > 0)]
     top = vocab.document["polyphony_levels"]
     low_pct, high_pct = vocab.document["polyphony_percentiles"]
     poly_min = int(np.percentile(sounding, low_pct, method="lower"))

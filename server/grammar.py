@@ -114,6 +114,7 @@ class Grammar:
         self.pos0, self.vel0 = v["pos"].start, v["vel"].start
         self.pitch0, self.dur0 = v["pitch"].start, v["dur"].start
         self.mt_family = v["mt"]
+        self.mt_early_stop = self.mt_family.start + sum(o < 0 for o in self.mt_family.values)
         self.none = np.zeros(n, dtype=bool)
         self.only = {}
         for name, tid in self.ids.items():
@@ -182,6 +183,8 @@ class Grammar:
                 self._note_tokens(m)
             if self.velocity and self.cur_vel >= 0 and kind in (NOTE, POS):
                 m[self.vel0 + self.cur_vel] = False  # a velocity token always changes it
+            if self.mt and self.start + self.tick == 0:
+                m[self.mt_family.start : self.mt_early_stop] = False  # nothing before time 0
         self._mask = m
         return m
 

@@ -182,7 +182,9 @@ def window_to_piece(window: Window, vocab: Vocabulary, tempo: float = 120.0) -> 
             for n in notes:
                 onset = max(0, (start + n.tick) * steps + n.offset) / (tpq * steps)
                 velocity = bin_velocity(vocab, n.velocity)
-                track.notes.append(Note(onset, n.pitch, n.duration / tpq, velocity))
+                # a late microtimed note would ring past the window: end it at the window end
+                duration = min(n.duration / tpq, piece.length - onset)
+                track.notes.append(Note(onset, n.pitch, duration, velocity))
         track.notes.sort()
         piece.tracks.append(track)
     return piece
