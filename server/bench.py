@@ -1,0 +1,139 @@
+"""`midigen-bench`: speed figures recorded in BENCHMARKS.md (benchmarks, never timed tests).
+
+Sections are functions returning flat dicts of numbers; `main` prints them as a table and writes
+JSON. Medians over repeated runs, because this machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from . import vocab as vocab_mod
+from .grammar import Grammar
+from .grid import Window, window_from_piece
+from .language import decode, encode
+from .piece import Note, Piece, Track
+
+
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def busy_piece(bars: int = 8, tracks: int = 8, seed: int = 0) -> Piece:
+    """A dense 4/4 piece (~190 notes per track over 8 bars): chords, 16th lines and drums."""
+    rng = random.Random(seed)
+    piece = Piece(length=bars * 4.0)
+    for t in range(tracks):
+        notes = []
+        for q in range(bars * 16):  # 16th steps
+            start = q / 4
+            if t == tracks - 1:  # drums: kick/snare/hats
+                notes += [Note(start, 42, 0.25, rng.randint(60, 110))]
+                if q % 8 == 0:
+                    notes.append(Note(start, 36 if q % 16 == 0 else 38, 0.25, 110))
+            elif t % 2 == 0 and q % 8 == 0:  # chords on half bars
+                root = 48 + rng.randrange(12)
+                notes += [Note(start, root + i, 2, 80) for i in (0, 4, 7)]
+            elif t % 2 == 1 and rng.random() < 0.7:  # a busy line
+                notes.append(Note(start, 60 + rng.randrange(24), 0.25, rng.randint(50, 120)))
+        piece.tracks.append(Track(t * 8, t == tracks - 1, f"t{t}", notes))
+    return piece
+
+
+def language_section(repeats: int = 50) -> dict[str, float]:
+    vocab = vocab_mod.load()
+    piece = busy_piece()
+    notes = sum(len(t.notes) for t in piece.tracks)
+    window: Window = window_from_piece(piece, vocab)
+    ids = encode(window, vocab)
+    assert decode(ids, vocab).window == window
+    out = {
+        "window_notes": float(notes),
+        "window_tokens": float(len(ids)),
+        "quantize_ms": _median_ms(lambda: window_from_piece(piece, vocab), repeats),
+        "encode_ms": _median_ms(lambda: encode(window, vocab), repeats),
+        "decode_ms": _median_ms(lambda: decode(ids, vocab), repeats),
+    }
+    out.update(grammar_section(vocab, window))
+    return out
+
+
+def grammar_section(vocab: vocab_mod.Vocabulary, window: Window, walks: int = 100) -> dict:
+    """Mean cost of one grammar step (mask + advance) along uniform random walks that fill two
+    bars of two tracks with a polyphony limit, replayed on fresh grammars so that only the
+    grammar is timed."""
+    from .controls import Controls
+
+    rng = random.Random(1)
+    holes = [(0, 2), (0, 3), (1, 5), (1, 6)]
+    controls: list[Controls | None] = [Controls(poly_max=4), Controls(dur_max=3)]
+    controls += [None] * (len(window.tracks) - 2)
+    prompt = encode(window, vocab, holes, controls, fills=False)
+    sequences = []
+    for _ in range(walks):
+        g, seq = Grammar(vocab, prompt), []
+        while not g.done:
+            legal = np.flatnonzero(g.mask())
+            tok = int(legal[rng.randrange(len(legal))])
+            g.advance(tok)
+            seq.append(tok)
+        sequences.append(seq)
+    grammars = [Grammar(vocab, prompt) for _ in sequences]
+    steps = sum(len(s) for s in sequences)
+    t0 = time.perf_counter()
+    for g, seq in zip(grammars, sequences):
+        for tok in seq:
+            g.mask()
+            g.advance(tok)
+    step_us = (time.perf_counter() - t0) / steps * 1e6
+    setup_ms = _median_ms(lambda: Grammar(vocab, prompt), 20)
+    return {"grammar_step_us": step_us, "grammar_setup_ms": setup_ms, "grammar_steps": steps}
+
+
+SECTIONS: dict[str, Callable[[], dict]] = {"language": language_section}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="midigen-bench",
+        description="Measure midigen's speed; the table goes to stdout, --json writes a file.",
+        epilog="example: midigen-bench --only language --json bench.json",
+    )
+    parser.add_argument("--json", help="write the results as JSON to this file")
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="sections")
+    args = parser.parse_args(argv)
+    results: dict[str, object] = {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+        }
+    }
+    for name in args.only or SECTIONS:
+        section = SECTIONS[name]()
+        results[name] = section
+        print(f"[{name}]")
+        for key, value in section.items():
+            print(f"  {key:24s} {value:10.3f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
