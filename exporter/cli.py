@@ -78,6 +78,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow checkpoints holding Python objects (runs their pickle code: trusted only)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for the torch and ORT parity runs (default: the libraries' own)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--traceback", action="store_true", help="show the traceback on errors")
     return p
@@ -101,6 +107,18 @@ def main(argv: list[str] | None = None) -> int:
 def export_bundle(args: argparse.Namespace) -> Path:
     """Load, check, export, verify; the bundle folder appears only when all of it succeeded."""
     _quiet_libraries()
+    import torch
+
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)  # tiny models on busy machines: 1 is much faster
+    try:
+        return _export_bundle(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _export_bundle(args: argparse.Namespace) -> Path:
     from tqdm import tqdm
 
     from . import onnx_export, parity
@@ -130,7 +148,7 @@ def export_bundle(args: argparse.Namespace) -> Path:
     bar.update()
 
     def check(path: Path, precision: str, what: str) -> dict:
-        runner = parity.ort_runner(onnx_export.session(path))
+        runner = parity.ort_runner(onnx_export.session(path, args.threads))
         report = parity.check(
             reference, runner, info, len(vocab), precision, args.min_agreement, progress=progress
         )

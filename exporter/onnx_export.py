@@ -74,8 +74,9 @@ def export(model: nn.Module, info: ModelInfo, path: Path, opset: int = 17) -> No
     save(onnx.load(str(raw)), path)
 
 
-def save(model: onnx.ModelProto, path: Path, threshold: int = EXTERNAL_DATA_THRESHOLD) -> None:
+def save(model: onnx.ModelProto, path: Path, threshold: int | None = None) -> None:
     """Write the model, moving all weights into one path.data file when they are large."""
+    threshold = EXTERNAL_DATA_THRESHOLD if threshold is None else threshold
     if weight_bytes(model) > threshold:
         onnx.save_model(
             model,
@@ -169,17 +170,20 @@ def to_int8(src: Path, dst: Path) -> dict:
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # it logs a pre-processing hint on the root logger
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize_dynamic(
-            str(src),
-            str(dst),
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"],
-            use_external_data_format=weight_bytes(onnx.load(str(src))) > EXTERNAL_DATA_THRESHOLD,
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
-    root.setLevel(level)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(
+                str(src),
+                str(dst),
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+                use_external_data_format=weight_bytes(onnx.load(str(src)))
+                > EXTERNAL_DATA_THRESHOLD,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
+    finally:
+        root.setLevel(level)
     return params
 
 
