@@ -128,7 +128,14 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def ckpts(tmp_path_factory):
-    from transformers import GPT2Config, GPT2LMHeadModel, MistralConfig, MistralForCausalLM
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        MistralConfig,
+        MistralForCausalLM,
+    )
 
     root = tmp_path_factory.mktemp("ckpts")
     torch.manual_seed(0)
@@ -156,6 +163,21 @@ def ckpts(tmp_path_factory):
     )  # fmt: skip
     mistral.save_pretrained(root / "mistral")
     out["mistral"] = (root / "mistral", mistral.eval())
+
+    llama = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=128,
+            initializer_range=0.2, midigen_max_tracks=4,
+        )
+    )  # fmt: skip
+    llama.save_pretrained(root / "llama", safe_serialization=False)  # pytorch_model.bin
+    out["llama"] = (root / "llama", llama.eval())
+    # the same model trained under Lightning: HF layout under `model.`, config in hparams
+    state = {f"model.{k}": v for k, v in llama.state_dict().items()}
+    hparams = {"config": llama.config.to_dict(), "lr": 1e-3}
+    torch.save({"state_dict": state, "hyper_parameters": hparams}, root / "llama.ckpt")
+    out["llama-lightning"] = (root / "llama.ckpt", llama)
 
     nano = NanoGPT(nano_args(bias=True)).eval()
     checkpoint = {"model": nano.state_dict(), "model_args": nano_args(True), "iter_num": 5}
@@ -275,6 +297,17 @@ def test_hf_mistral_gqa_folder_with_vocab(ckpts, tmp_path):
     assert meta["opset"] == 18
     assert onnx.load(str(tmp_path / "b" / "model.onnx")).opset_import[0].version == 18
     assert_bundle_matches(tmp_path / "b", hf_reference(model), meta["vocab_size"], steps=8)
+
+
+@pytest.mark.parametrize("kind", ["llama", "llama-lightning"])
+def test_hf_llama_mqa(ckpts, tmp_path, kind):
+    src, model = ckpts[kind]
+    assert run_cli(src, "-o", tmp_path / "b") == 0
+    meta = load_bundle(tmp_path / "b").meta
+    assert (meta["architecture"], meta["heads"], meta["kv_heads"]) == ("llama", 4, 1)
+    assert meta["max_tracks"] == 4
+    assert meta["source"]["kind"] == ("lightning" if "lightning" in kind else "hf-dir")
+    assert_bundle_matches(tmp_path / "b", hf_reference(model), VOCAB, steps=4)
 
 
 def test_nanogpt_pt_against_original_module(ckpts, tmp_path, monkeypatch):
