@@ -34,22 +34,25 @@ def _median_ms(fn: Callable[[], object], repeats: int) -> float:
 
 
 def busy_piece(bars: int = 8, tracks: int = 8, seed: int = 0) -> Piece:
-    """A dense 4/4 piece (~190 notes per track over 8 bars): chords, 16th lines and drums."""
+    """A dense 4/4 piece (~190 notes per track over 8 bars): chords, two-voice lines, drums."""
     rng = random.Random(seed)
     piece = Piece(length=bars * 4.0)
     for t in range(tracks):
         notes = []
         for q in range(bars * 16):  # 16th steps
             start = q / 4
-            if t == tracks - 1:  # drums: kick/snare/hats
-                notes += [Note(start, 42, 0.25, rng.randint(60, 110))]
-                if q % 8 == 0:
-                    notes.append(Note(start, 36 if q % 16 == 0 else 38, 0.25, 110))
-            elif t % 2 == 0 and q % 8 == 0:  # chords on half bars
+            if t == tracks - 1:  # drums: hats on 16ths, kick and snare on quarters
+                notes.append(Note(start, 42, 0.25, rng.randint(60, 110)))
+                if q % 4 == 0:
+                    notes.append(Note(start, 36 if q % 8 == 0 else 38, 0.25, 110))
+            elif t % 2 == 0 and q % 2 == 0:  # triads on 8ths
                 root = 48 + rng.randrange(12)
-                notes += [Note(start, root + i, 2, 80) for i in (0, 4, 7)]
-            elif t % 2 == 1 and rng.random() < 0.7:  # a busy line
-                notes.append(Note(start, 60 + rng.randrange(24), 0.25, rng.randint(50, 120)))
+                notes += [Note(start, root + i, 0.5, 80) for i in (0, 4, 7)]
+            elif t % 2 == 1:  # a busy 16th line over an 8th-note lower voice
+                if rng.random() < 0.9:
+                    notes.append(Note(start, 72 + rng.randrange(12), 0.25, rng.randint(50, 120)))
+                if q % 2 == 0:
+                    notes.append(Note(start, 55 + rng.randrange(12), 0.5, 70))
         piece.tracks.append(Track(t * 8, t == tracks - 1, f"t{t}", notes))
     return piece
 

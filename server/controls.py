@@ -67,25 +67,29 @@ def density_level(vocab: Vocabulary, notes_per_bar: float, is_drum: bool) -> int
     return 1 + sum(notes_per_bar >= t for t in thresholds)
 
 
-def sounding_counts(
-    track: WindowTrack, bar_ticks: Sequence[int], skip: frozenset[int] = frozenset()
-) -> np.ndarray:
-    """Number of the track's notes sounding at every tick of the window (bars in `skip` left out).
+def _spans(track: WindowTrack, bar_ticks: Sequence[int], bars: Sequence[int]):
+    """Absolute start ticks and durations of the notes starting in `bars`, as arrays."""
+    offsets = np.cumsum([0, *bar_ticks])
+    starts = [offsets[b] + n.tick for b in bars for n in track.bars[b]]
+    durations = [n.duration for b in bars for n in track.bars[b]]
+    return np.array(starts, dtype=np.int64), np.array(durations, dtype=np.int64)
+
+
+def _coverage(starts: np.ndarray, durations: np.ndarray, total: int) -> np.ndarray:
+    """How many of the spans cover each tick (a difference array, clipped at `total`)."""
+    ends = np.minimum(starts + durations, total)
+    delta = np.bincount(starts, minlength=total + 1) - np.bincount(ends, minlength=total + 1)
+    return np.cumsum(delta[:total])
+
+
+def sounding_counts(track: WindowTrack, bar_ticks: Sequence[int]) -> np.ndarray:
+    """Number of the track's notes sounding at every tick of the window.
 
     Both `measure` and the grammar count this way, so the polyphony the model was trained on is
     exactly the polyphony the grammar's hard limit bounds.
     """
     total = int(sum(bar_ticks))
-    delta = np.zeros(total + 1, dtype=np.int32)
-    start = 0
-    for b, (n, notes) in enumerate(zip(bar_ticks, track.bars)):
-        if b not in skip:
-            for note in notes:
-                a = start + note.tick
-                delta[a] += 1
-                delta[min(total, a + note.duration)] -= 1
-        start += n
-    return np.cumsum(delta[:-1])
+    return _coverage(*_spans(track, bar_ticks, range(len(track.bars))), total)
 
 
 def measure(
@@ -106,13 +110,12 @@ def measure(
     density = density_level(vocab, len(onsets) / len(bars), track.is_drum)
     if not onsets:
         return Controls(density=density)
+    total = int(sum(bar_ticks))
     counts = sounding_counts(track, bar_ticks)
-    starts = np.cumsum([0, *bar_ticks])
-    region = np.zeros(len(counts), dtype=bool)  # the bars, plus where their notes ring on
+    offsets = np.cumsum([0, *bar_ticks])
+    region = _coverage(*_spans(track, bar_ticks, bars), total) > 0  # where their notes ring
     for b in bars:
-        region[starts[b] : starts[b + 1]] = True
-        for note in track.bars[b]:
-            region[starts[b] + note.tick : starts[b] + note.tick + note.duration] = True
+        region[offsets[b] : offsets[b + 1]] = True
     sounding = counts[region & (counts > 0)]
     top = vocab.document["polyphony_levels"]
     low_pct, high_pct = vocab.document["polyphony_percentiles"]
@@ -120,7 +123,8 @@ def measure(
     poly_max = int(np.percentile(sounding, high_pct, method="higher"))
     tpq = vocab.ticks_per_quarter
     classes = len(vocab.document["duration_classes"])
-    durs = [duration_class(n.duration, tpq, classes) for n in onsets]
+    lengths = [n.duration for n in onsets]  # classes rise with length: two calls suffice
+    durs = [duration_class(d, tpq, classes) for d in (min(lengths), max(lengths))]
     return Controls(
         density=density,
         poly_min=min(top, max(1, poly_min)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .piece import Bar, Note, Piece, TimeSignature, Track
 from .vocab import Vocabulary
@@ -21,8 +22,10 @@ class LanguageError(ValueError):
     """Input the token language cannot represent, or a token sequence it cannot read."""
 
 
-@dataclass(frozen=True, order=True)
-class GridNote:
+class GridNote(NamedTuple):
+    """A note on the grid. A tuple (not a dataclass) because decoding makes thousands of them
+    per call and tuple construction is several times cheaper; order is (tick, pitch, ...)."""
+
     tick: int  # onset inside its bar, 0 <= tick < bar ticks
     pitch: int
     duration: int  # ticks; always one of the vocabulary's duration values

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import controls as ctl
 from .grid import GridNote, LanguageError, Window, WindowTrack, default_velocity_bin
 from .vocab import ANY, CONTROL_FAMILIES, Vocabulary
@@ -41,20 +43,21 @@ class Encoded:
 def encode_notes(vocab: Vocabulary, notes: Iterable[GridNote], velocity: bool, mt: bool) -> list:
     """Token ids of one bar's notes (sorted by tick then pitch)."""
     pos0, vel0, pitch0 = vocab["pos"].start, vocab["vel"].start, vocab["pitch"].start
-    mt_family, dur_family = vocab["mt"], vocab["dur"]
+    mt_id, dur_id = vocab.id_of["mt"], vocab.id_of["dur"]
     out: list[int] = []
-    last_tick, last_vel = -1, -1
-    for n in notes:
-        if n.tick != last_tick:
-            out.append(pos0 + n.tick)
-            last_tick = n.tick
-        if velocity and n.velocity != last_vel:
-            out.append(vel0 + n.velocity)
-            last_vel = n.velocity
-        if mt and n.offset:
-            out.append(mt_family.id(n.offset))
-        out.append(pitch0 + n.pitch)
-        out.append(dur_family.id(n.duration))
+    append = out.append
+    last_tick = last_vel = -1
+    for tick, pitch, duration, vel, offset in notes:
+        if tick != last_tick:
+            append(pos0 + tick)
+            last_tick = tick
+        if velocity and vel != last_vel:
+            append(vel0 + vel)
+            last_vel = vel
+        if mt and offset:
+            append(mt_id[offset])
+        append(pitch0 + pitch)
+        append(dur_id[duration])
     return out
 
 
@@ -111,20 +114,25 @@ def encode(
 
 
 class _Reader:
-    """Strict left-to-right reader; errors name the token position and what was expected."""
+    """Strict left-to-right reader over precomputed token families and values (decoding is on
+    the server's hot path); errors name the token position and what was expected."""
 
     def __init__(self, vocab: Vocabulary, ids: Sequence[int]):
         self.vocab, self.ids, self.i = vocab, list(ids), 0
+        arr = np.asarray(self.ids, dtype=np.int64)
+        if len(arr) and (arr.min() < 0 or arr.max() >= len(vocab)):
+            bad = int(np.flatnonzero((arr < 0) | (arr >= len(vocab)))[0])
+            raise LanguageError(f"token {bad}: id {self.ids[bad]} is outside the vocabulary")
         self.fam_names = list(vocab.families)
+        self.kinds = vocab.family_of[arr].tolist()
+        self.vals = vocab.value_of[arr].tolist()
+        self.k = {name: k for k, name in enumerate(self.fam_names)}
 
     def peek(self) -> tuple[str, object] | None:
         if self.i >= len(self.ids):
             return None
-        tid = self.ids[self.i]
-        if not 0 <= tid < len(self.vocab):
-            raise LanguageError(f"token {self.i}: id {tid} is outside the vocabulary")
-        fam = self.vocab[self.fam_names[self.vocab.family_of[tid]]]
-        return fam.name, fam.values[tid - fam.start]
+        fam = self.vocab[self.fam_names[self.kinds[self.i]]]
+        return fam.name, fam.values[self.ids[self.i] - fam.start]
 
     def take(self, family: str, value: object = None) -> object:
         got = self.peek()
@@ -141,29 +149,48 @@ class _Reader:
         got = self.peek()
         return got is not None and got[0] == family and (value is None or got[1] == value)
 
-
-def _read_notes(r: _Reader, bar_ticks: int, velocity: bool, mt: bool, vbin: int) -> list[GridNote]:
-    notes: list[GridNote] = []
-    last_tick = -1
-    while r.at("pos"):
-        tick = r.take("pos")
-        if not last_tick < tick < bar_ticks:
-            raise LanguageError(f"token {r.i - 1}: position {tick} not after {last_tick} in bar")
-        last_tick, last_pitch = tick, -1
-        if velocity and not notes:
-            vbin = r.take("vel")  # a bar's first note always states its velocity
-        while True:
-            if velocity and r.at("vel"):
-                vbin = r.take("vel")
-            offset = r.take("mt") if mt and r.at("mt") else 0
-            pitch = r.take("pitch")
-            if pitch <= last_pitch:
-                raise LanguageError(f"token {r.i - 1}: pitch {pitch} not above {last_pitch}")
-            last_pitch = pitch
-            notes.append(GridNote(tick, pitch, r.take("dur"), vbin, offset))
-            if not (r.at("pitch") or r.at("mt") or r.at("vel")):
-                break
-    return notes
+    def notes(self, bar_ticks: int, velocity: bool, mt: bool, vbin: int) -> list[GridNote]:
+        """One bar's (or fill's) notes; the hot loop, so it works on plain lists and locals."""
+        kinds, vals, i, n = self.kinds, self.vals, self.i, len(self.kinds)
+        k_pos, k_vel, k_mt = self.k["pos"], self.k["vel"], self.k["mt"]
+        k_pitch, k_dur = self.k["pitch"], self.k["dur"]
+        notes: list[GridNote] = []
+        append = notes.append
+        last_tick = -1
+        while i < n and kinds[i] == k_pos:
+            tick = vals[i]
+            if not last_tick < tick < bar_ticks:
+                raise LanguageError(f"token {i}: position {tick} not after {last_tick} in bar")
+            i += 1
+            last_tick, last_pitch = tick, -1
+            if velocity and not notes and (i >= n or kinds[i] != k_vel):
+                self.i = i
+                self.take("vel")  # a bar's first note states its velocity
+            while True:
+                k = kinds[i] if i < n else -1
+                if k == k_vel and velocity:
+                    vbin = vals[i]
+                    i += 1
+                    k = kinds[i] if i < n else -1
+                offset = 0
+                if k == k_mt and mt:
+                    offset = vals[i]
+                    i += 1
+                    k = kinds[i] if i < n else -1
+                if k != k_pitch or i + 1 >= n or kinds[i + 1] != k_dur:
+                    self.i = i + (k == k_pitch)
+                    self.take("dur" if k == k_pitch else "pitch")
+                pitch = vals[i]
+                if pitch <= last_pitch:
+                    raise LanguageError(f"token {i}: pitch {pitch} not above {last_pitch}")
+                append(GridNote(tick, pitch, vals[i + 1], vbin, offset))
+                last_pitch = pitch
+                i += 2
+                k = kinds[i] if i < n else -1
+                if k != k_pitch and k != k_mt and k != k_vel:
+                    break
+        self.i = i
+        return notes
 
 
 def decode(ids: Sequence[int], vocab: Vocabulary, partial: bool = False) -> Encoded:
@@ -198,7 +225,7 @@ def decode(ids: Sequence[int], vocab: Vocabulary, partial: bool = False) -> Enco
                 bars.append([])
             else:
                 ticks = vocab.bar_ticks(sigs[-1])
-                bars.append(_read_notes(r, ticks, velocity, microtiming, vbin0))
+                bars.append(r.notes(ticks, velocity, microtiming, vbin0))
             r.take("special", "<bar_end>")
         r.take("special", "<track_end>")
         if window is None:
@@ -215,7 +242,7 @@ def decode(ids: Sequence[int], vocab: Vocabulary, partial: bool = False) -> Enco
         r.take("special", "<fill>")
         ticks = vocab.bar_ticks(window.time_signatures[b])
         try:
-            notes = _read_notes(r, ticks, velocity, microtiming, vbin0)
+            notes = r.notes(ticks, velocity, microtiming, vbin0)
             r.take("special", "<fill_end>")
         except LanguageError:
             if partial and r.peek() is None:

@@ -160,6 +160,23 @@ class Vocabulary:
             out[fam.start : fam.stop] = k
         return out
 
+    @cached_property
+    def value_of(self) -> np.ndarray:
+        """Numeric value of every token id (tick, bin, offset, pitch, ticks...; 0 otherwise)."""
+        out = np.zeros(len(self.tokens), dtype=np.int64)
+        for fam in self.families.values():
+            if all(isinstance(v, int) for v in fam.values):
+                out[fam.start : fam.stop] = fam.values
+        return out
+
+    @cached_property
+    def id_of(self) -> dict[str, dict]:
+        """value -> token id per family, for encoding without list searches."""
+        return {
+            name: {v: fam.start + i for i, v in enumerate(fam.values)}
+            for name, fam in self.families.items()
+        }
+
     def to_json(self) -> str:
         return json.dumps({**self.document, "tokens": self.tokens}, indent=1)
 
