@@ -9,6 +9,7 @@ import platform
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -36,6 +37,20 @@ when it fails. The bundle format is described in docs/bundle-format.md.
 """
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
@@ -51,13 +66,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--window-bars",
-        type=int,
+        type=_count,
         help=f"bars per window W the model was trained for (default: checkpoint's, else "
         f"{DEFAULT_WINDOW_BARS})",
     )
     p.add_argument(
         "--max-tracks",
-        type=int,
+        type=_count,
         help=f"max tracks T the model was trained for (default: checkpoint's, else "
         f"{DEFAULT_MAX_TRACKS})",
     )
@@ -68,7 +83,7 @@ def parser() -> argparse.ArgumentParser:
     precision.add_argument("--int8", action="store_true", help="int8 dynamic quantisation (CPU)")
     p.add_argument(
         "--min-agreement",
-        type=float,
+        type=_fraction,
         default=0.9,
         help="top-1 agreement with torch that --fp16/--int8 must reach (default 0.9)",
     )
@@ -80,8 +95,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--threads",
-        type=int,
-        default=0,
+        type=_count,
         help="CPU threads for the torch and ORT parity runs (default: the libraries' own)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
@@ -108,38 +122,42 @@ def export_bundle(args: argparse.Namespace) -> Path:
     """Load, check, export, verify; the bundle folder appears only when all of it succeeded."""
     _quiet_libraries()
     import torch
+    from tqdm import tqdm
 
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise FileExistsError(f"{out}: already exists (use --force to replace it)")
+    vocab = _load_vocab(args.vocab)
+    progress = not args.quiet
+    log = (lambda line: tqdm.write(line)) if progress else (lambda line: None)
+    stages = ["load", "export", "parity"] + ["optimize"] * args.optimize
+    stages += ["fp16"] * args.fp16 + ["int8"] * args.int8 + ["write"]
+    bar = tqdm(total=len(stages), desc=PROG, unit="stage", disable=not progress)
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)  # tiny models on busy machines: 1 is much faster
     try:
-        return _export_bundle(args)
+        _run_stages(args, out, vocab, bar, log)
     finally:
         torch.set_num_threads(threads)
+        bar.close()
+    return out
 
 
-def _export_bundle(args: argparse.Namespace) -> Path:
-    from tqdm import tqdm
+def _run_stages(
+    args: argparse.Namespace, out: Path, vocab: object, bar: object, log: Callable
+) -> None:
+    import onnx
 
     from . import onnx_export, parity
     from .bundle import write_meta
     from .checkpoints import check_vocab_size, load_checkpoint
     from .wrapper import KVCacheWrapper
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out}: already exists (use --force to replace it)")
-    progress = not args.quiet
-    log = (lambda line: tqdm.write(line)) if progress else (lambda line: None)
-
-    vocab = _load_vocab(args.vocab)
-    stages = ["load", "export", "parity"] + ["optimize"] * args.optimize
-    stages += ["fp16"] * args.fp16 + ["int8"] * args.int8 + ["write"]
-    bar = tqdm(total=len(stages), desc=PROG, unit="stage", disable=not progress)
-
     def stage(name: str) -> None:
         bar.set_postfix_str(name)
 
+    progress = not args.quiet
     stage("load")
     loaded = load_checkpoint(args.checkpoint, args.config, args.trust_pickle)
     info = loaded.info
@@ -148,7 +166,7 @@ def _export_bundle(args: argparse.Namespace) -> Path:
     bar.update()
 
     def check(path: Path, precision: str, what: str) -> dict:
-        runner = parity.ort_runner(onnx_export.session(path, args.threads))
+        runner = parity.ort_runner(onnx_export.session(path, args.threads or 0))
         report = parity.check(
             reference, runner, info, len(vocab), precision, args.min_agreement, progress=progress
         )
@@ -184,8 +202,6 @@ def _export_bundle(args: argparse.Namespace) -> Path:
             bar.update()
 
         stage("write")
-        import onnx
-
         with atomic_folder(out, overwrite=args.force) as folder:
             final = onnx.load(str(current))
             onnx_export.save(final, folder / MODEL_FILE)
@@ -194,8 +210,6 @@ def _export_bundle(args: argparse.Namespace) -> Path:
             write_meta(folder, meta)
             load_bundle(folder)  # the reader the server uses must accept what we wrote
         bar.update()
-    bar.close()
-    return out
 
 
 def _load_vocab(path: str | None) -> object:
