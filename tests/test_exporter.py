@@ -7,6 +7,7 @@ nanoGPT's model.py, so the checks cover the checkpoint mapping, not just our own
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -425,6 +426,18 @@ def test_parity_failure_aborts_with_numbers(ckpts, tmp_path, capsys, monkeypatch
         capsys, tmp_path / "b", ckpts["gpt2"][0], expect=["parity failed", "max |logit diff|"]
     )
     assert "tolerance 0" in err
+
+
+def test_pickled_objects_need_trust_pickle(ckpts, tmp_path, capsys):
+    """Lightning hyper-parameters often hold objects such as an argparse.Namespace."""
+    checkpoint = torch.load(ckpts["lightning"][0], weights_only=True)
+    checkpoint["hyper_parameters"]["args"] = argparse.Namespace(lr=3e-4)
+    torch.save(checkpoint, tmp_path / "objects.ckpt")
+    assert_clean_failure(
+        capsys, tmp_path / "b", tmp_path / "objects.ckpt", expect=["--trust-pickle"]
+    )
+    assert run_cli(tmp_path / "objects.ckpt", "-o", tmp_path / "b", "--trust-pickle") == 0
+    assert load_bundle(tmp_path / "b").meta["source"]["kind"] == "lightning"
 
 
 def test_help_has_examples(capsys):
