@@ -1,0 +1,37 @@
+# Two entry points a fresh machine needs (see README): `make serve` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch is pinned: an unpinned torch pulls a multi-GB CUDA build. On the project's machines
+# this version installs a CPU build from a local file.
+TORCH ?= torch==2.13.0
+
+.PHONY: serve test lint bench install-runtime install-test clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+install-runtime: $(PY)
+	$(PIP) install -q .
+
+install-test: $(PY)
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -e ".[export,train,plot,test]"
+
+serve: install-runtime
+	$(VENV)/bin/midigen-server --port 9000
+
+test: install-test
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: $(PY)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: install-test
+	$(VENV)/bin/midigen-bench --json bench.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
