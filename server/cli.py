@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", type=Path, help="a language JSON (default: the built-in one)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary lines")
     p.set_defaults(func=cmd_tokens)
+    from .cli_generate import add_commands  # infill, continue, loop
+
+    add_commands(sub)
     return parser
 
 
