@@ -8,8 +8,9 @@ pickup is padded to a full bar, chord symbols become a block-chord track.
 
 from __future__ import annotations
 
-from midigen.server.piece import EPS, Note, Piece, TimeSignature, Track
 from music21 import chord, harmony, layout, meter, note, stream, tempo
+
+from midigen.server.piece import EPS, Note, Piece, TimeSignature, Track
 
 DEFAULT_VELOCITY = 80
 CHORD_VELOCITY = 64  # accompaniment sits under the melody

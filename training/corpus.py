@@ -23,9 +23,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
 from midigen.server.piece import Note as PieceNote
 from midigen.server.piece import Piece, TimeSignature, Track
-
 from training.convert import to_piece
 
 __all__ = ["list_sources", "list_works", "split_of", "parse_work", "to_piece", "prepare",
@@ -210,7 +210,8 @@ def _is_cached(cache: Path, source: str) -> bool:
     if not path.exists():
         return False
     try:
-        return _read(path)[1].get("version") == CACHE_VERSION
+        with np.load(path) as data:  # only the small meta array is decompressed
+            return json.loads(str(data["meta"])).get("version") == CACHE_VERSION
     except Exception:  # noqa: BLE001 - unreadable file: parse again
         return False
 

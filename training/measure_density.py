@@ -20,9 +20,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+
 from midigen.server.piece import EPS, Piece
 from midigen.server.vocab import DEFAULT_TIME_SIGNATURES
-
 from training.corpus import collection_of, list_works, parse_work, split_of
 
 WINDOW = 4
@@ -56,6 +56,13 @@ def _work_weights(sample: list[str]) -> dict[str, float]:
     population = Counter(collection_of(w) for w in list_works() if split_of(w) == "train")
     sampled = Counter(collection_of(w) for w in sample)
     return {w: population[collection_of(w)] / sampled[collection_of(w)] for w in sample}
+
+
+def _full_corpus_seconds(seconds_per_work: dict[str, float]) -> float:
+    """The sample over-represents slow quartets, so its works/s understates the corpus rate."""
+    everything = Counter(collection_of(w) for w in list_works())
+    fallback = sum(seconds_per_work.values()) / max(1, len(seconds_per_work))
+    return sum(n * seconds_per_work.get(c, fallback) for c, n in everything.items())
 
 
 def _timed_parse(work_id: str) -> tuple[str, Piece | str, float]:
@@ -207,6 +214,8 @@ def measure(size: int, jobs: int) -> dict:
             "seconds_per_work_by_collection": {
                 c: round(sum(v) / len(v), 3) for c, v in sorted(seconds_by_collection.items())
             },
+            "estimated_full_corpus_hours_one_job": round(_full_corpus_seconds(
+                {c: sum(v) / len(v) for c, v in seconds_by_collection.items()}) / 3600, 2),
         },
         "wall_seconds": round(time.perf_counter() - began, 1),
     }
