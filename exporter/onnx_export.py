@@ -163,10 +163,14 @@ def _drop_duplicate_nodes(model: onnx.ModelProto) -> None:
 
 
 def to_int8(src: Path, dst: Path) -> dict:
-    """Dynamic int8 quantisation of the MatMul weights for CPU serving (activations stay float)."""
+    """Dynamic int8 quantisation of the MatMul weights for CPU serving (activations stay float).
+    The output projection stays fp32, as LLM int8 recipes keep lm_head: its errors go straight
+    into the logits that sampling and the grammar mask act on."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    params = {"weight_type": "QInt8", "op_types_to_quantize": ["MatMul"]}
+    model = onnx.load(str(src))
+    logits = [n.name for n in model.graph.node if "logits" in n.output and n.op_type == "MatMul"]
+    params = {"weight_type": "QInt8", "op_types_to_quantize": ["MatMul"], "fp32_nodes": logits}
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # it logs a pre-processing hint on the root logger
@@ -178,8 +182,8 @@ def to_int8(src: Path, dst: Path) -> dict:
                 str(dst),
                 weight_type=QuantType.QInt8,
                 op_types_to_quantize=["MatMul"],
-                use_external_data_format=weight_bytes(onnx.load(str(src)))
-                > EXTERNAL_DATA_THRESHOLD,
+                nodes_to_exclude=logits,
+                use_external_data_format=weight_bytes(model) > EXTERNAL_DATA_THRESHOLD,
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
     finally:
