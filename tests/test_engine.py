@@ -1,0 +1,177 @@
+"""Engine (ONNX Runtime + KV cache) and sampling, on a tiny random bundle.
+
+The cache tricks (shared prefill, left padding, masked-out retries) are checked against the plain
+answer: the same session run on the whole sequence at once, without a cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tiny_bundle
+
+from midigen.server import engine as engine_mod
+from midigen.server.engine import Engine, EngineError, choose_providers
+from midigen.server.sampling import SamplingOptions, generators, sample, sample_row
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory):
+    return tiny_bundle.build(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def engine(bundle):
+    return Engine(bundle, device="cpu", threads=1)
+
+
+def full_logits(engine, ids):
+    """Last-position logits of the whole sequence, no cache: the reference."""
+    n = len(ids)
+    empty = np.zeros((1, engine.kv_heads, 0, engine.head_dim), np.float32)
+    feed = {
+        "input_ids": np.array([ids], np.int64),
+        "attention_mask": np.ones((1, n), np.int64),
+        "position_ids": np.arange(n, dtype=np.int64)[None],
+    }
+    feed.update({name: empty for name in engine.past_names})
+    return engine.session.run(["logits"], feed)[0][0, -1]
+
+
+PROMPT = [int(x) for x in np.random.default_rng(0).integers(0, 514, 40)]
+
+
+def test_prefill_then_steps_match_full_recompute(engine):
+    logits = engine.prefill([PROMPT])
+    np.testing.assert_allclose(logits[0], full_logits(engine, PROMPT), atol=1e-4)
+    seq = list(PROMPT)
+    for tok in (7, 300, 12, 99):
+        logits = engine.step(np.array([tok]))
+        seq.append(tok)
+        np.testing.assert_allclose(logits[0], full_logits(engine, seq), atol=1e-4)
+    assert engine.length == len(seq) and engine.positions().tolist() == [len(seq)]
+
+
+def test_shared_prefill_runs_once_and_rows_evolve_independently(engine):
+    before = engine.steps
+    logits = engine.prefill([PROMPT] * 3)
+    assert engine.steps == before + 1  # one batch-1 prefill for three variations
+    assert logits.shape[0] == 3 and np.allclose(logits[0], logits[2])
+    out = engine.step(np.array([5, 6, 7]))
+    for row, tok in enumerate((5, 6, 7)):
+        np.testing.assert_allclose(out[row], full_logits(engine, PROMPT + [tok]), atol=1e-4)
+
+
+def test_left_padded_prompts_match_unpadded(engine):
+    short = PROMPT[15:]
+    logits = engine.prefill([short, PROMPT])
+    np.testing.assert_allclose(logits[0], full_logits(engine, short), atol=1e-4)
+    np.testing.assert_allclose(logits[1], full_logits(engine, PROMPT), atol=1e-4)
+    out = engine.step(np.array([3, 4]))
+    np.testing.assert_allclose(out[0], full_logits(engine, short + [3]), atol=1e-4)
+    np.testing.assert_allclose(out[1], full_logits(engine, PROMPT + [4]), atol=1e-4)
+
+
+def test_rewind_and_inactive_rows_hide_tokens_from_the_model(engine):
+    engine.prefill([PROMPT, PROMPT])
+    mark, position = engine.length, int(engine.positions()[1])
+    engine.step(np.array([10, 200]))
+    engine.step(np.array([11, 201]))  # row 1 rejects these two tokens
+    engine.rewind(1, mark, position)
+    engine.step(np.array([12, 0]), active=np.array([True, False]))  # row 1 sits a step out
+    out = engine.step(np.array([13, 10]))
+    np.testing.assert_allclose(out[0], full_logits(engine, PROMPT + [10, 11, 12, 13]), atol=1e-4)
+    np.testing.assert_allclose(out[1], full_logits(engine, PROMPT + [10]), atol=1e-4)
+    assert engine.positions().tolist() == [len(PROMPT) + 4, len(PROMPT) + 1]
+
+
+def test_context_limits(engine):
+    with pytest.raises(EngineError, match="context"):
+        engine.prefill([[1] * engine.context_length])
+    engine.prefill([[1] * (engine.context_length - 2)])
+    engine.step(np.array([1]))
+    engine.step(np.array([1]))
+    assert engine.room() == 0
+    with pytest.raises(EngineError, match="full"):
+        engine.step(np.array([1]))
+
+
+def test_provider_choice(monkeypatch):
+    assert choose_providers("cpu") == (["CPUExecutionProvider"], "asked for --device cpu")
+    with pytest.raises(EngineError):
+        choose_providers("tpu")
+    monkeypatch.setattr(engine_mod, "_gpu_present", lambda: False)
+    providers, why = choose_providers("auto")
+    assert providers == ["CPUExecutionProvider"] and why
+
+
+@pytest.mark.skipif(engine_mod._gpu_present(), reason="checks the no-GPU error")
+def test_cuda_without_gpu_is_a_clear_error(bundle):
+    with pytest.raises(EngineError, match="cuda"):
+        Engine(bundle, device="cuda")
+
+
+@pytest.mark.skipif(not engine_mod._gpu_present(), reason="no GPU on this machine")
+def test_cuda_io_binding_matches_cpu(bundle):
+    gpu, cpu = Engine(bundle, device="cuda"), Engine(bundle, device="cpu", threads=1)
+    assert gpu.device == "cuda"
+    a, b = gpu.prefill([PROMPT] * 2), cpu.prefill([PROMPT] * 2)
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    for tok in (5, 6, 7):
+        a, b = gpu.step(np.array([tok, tok + 1])), cpu.step(np.array([tok, tok + 1]))
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    assert gpu._past[0].device_name().lower() == "cuda"  # the cache stayed on the GPU
+
+
+def test_engine_logs_its_provider(bundle, caplog):
+    with caplog.at_level("INFO", logger="midigen.engine"):
+        Engine(bundle, device="cpu", threads=1)
+    assert "on cpu (asked for --device cpu)" in caplog.text
+
+
+# -- sampling --------------------------------------------------------------------------------
+
+
+def test_sampling_respects_the_mask_and_cutoffs():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=50)
+    legal = np.zeros(50, bool)
+    legal[[3, 10, 20, 30]] = True
+    draws = {sample_row(logits, legal, 1.0, 0, 1.0, rng) for _ in range(200)}
+    assert draws == {3, 10, 20, 30}
+    best = max((3, 10, 20, 30), key=lambda i: logits[i])
+    assert sample_row(logits, legal, 0.0, 0, 1.0, rng) == best  # greedy
+    assert {sample_row(logits, legal, 1.0, 1, 1.0, rng) for _ in range(20)} == {best}  # top-k 1
+    assert {sample_row(logits, legal, 1.0, 0, 1e-6, rng) for _ in range(20)} == {best}  # top-p
+    two = {sample_row(logits, legal, 1.0, 2, 1.0, rng) for _ in range(100)}
+    assert len(two) == 2 and best in two
+    only = np.zeros(50, bool)
+    only[7] = True
+    assert sample_row(logits, only, 1.0, 0, 1.0, rng) == 7
+
+
+def test_sampling_is_reproducible_per_variation():
+    logits = np.random.default_rng(1).normal(size=(3, 40))
+    legal = [np.ones(40, bool), None, np.ones(40, bool)]
+    options = SamplingOptions(temperature=1.5)
+
+    def draw(seed, k):
+        rngs = generators(seed, k)
+        return [sample(logits[:k], legal[:k], [1.5] * k, options, rngs) for _ in range(10)]
+
+    a, b = draw(5, 3), draw(5, 3)
+    assert all((x == y).all() for x, y in zip(a, b))
+    assert all(x[1] == -1 for x in a)  # a finished row samples nothing
+    assert [x[0] for x in draw(5, 1)] == [x[0] for x in a]  # row 0 does not depend on k
+    assert [x[0] for x in draw(6, 3)] != [x[0] for x in a]
+
+
+def test_sampling_options_validate():
+    for bad in (
+        SamplingOptions(temperature=-1),
+        SamplingOptions(top_p=0),
+        SamplingOptions(top_k=-1),
+        SamplingOptions(max_bar_tokens=2),
+    ):
+        with pytest.raises(ValueError):
+            bad.validate()
