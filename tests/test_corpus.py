@@ -76,6 +76,14 @@ def test_ties_merged_grace_notes_dropped_pickup_padded():
     assert all(n.velocity == 80 for n in track.notes)
 
 
+def test_josquin_voices_encoded_as_tunes_make_one_work():
+    assert corpus.works_in("josquin/milleRegrets.abc") == ["josquin/milleRegrets.abc#0"]
+    piece = corpus.parse_work("josquin/milleRegrets.abc#0")
+    assert [t.name for t in piece.tracks] == ["Superius", "Contratenor", "Tenor", "Bassus"]
+    assert all(t.program == CHOIR for t in piece.tracks)  # and no "Chords" from "A" marks
+    assert piece.time_signatures == [(0.0, TimeSignature(2, 2))]  # M:C| without bar lines
+
+
 def test_split_is_deterministic_and_about_90_5_5():
     works = corpus.list_works()
     assert len(works) > 14_000 and len(set(works)) == len(works)

@@ -165,6 +165,10 @@ def _time_signatures(part: stream.Stream, shift: float) -> list[tuple[float, Tim
                 changes[-1] = (time, value)
             elif not changes or changes[-1][1] != value:
                 changes.append((time, value))
+    if not changes:  # no measures (ABC with "%%MIDI nobarlines"): keep the opening meter
+        first = next(iter(part.recurse().getElementsByClass(meter.TimeSignature)), None)
+        if first is not None:
+            changes.append((0.0, TimeSignature(int(first.numerator), int(first.denominator))))
     return changes
 
 
@@ -240,7 +244,9 @@ def to_piece(score: stream.Score, collection: str = "") -> Piece:
         for part in group:
             flat = part.flatten()
             notes.extend(_part_notes(flat, shift))
-            accompaniment = _chord_track(flat, shift, end)
+            # Early-music ABC uses quoted letters as section marks, not chord symbols.
+            vocal = collection in VOCAL_COLLECTIONS
+            accompaniment = None if vocal else _chord_track(flat, shift, end)
             if accompaniment is not None:
                 chord_tracks.append(accompaniment)
         first = group[0]

@@ -41,7 +41,12 @@ EXTENSIONS = (".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid", ".midi")
 # Test fixtures for music21's own parsers (layout tests, a drum sample, triad exercises).
 EXCLUDED_COLLECTIONS = {"demos", "theoryExercises"}
 
+# Josquin's chansons are encoded one voice per "X:" tune (Superius, Altus, ...): a file is one
+# work and its tunes are its parts.
+VOICES_AS_TUNES = {"josquin"}
+
 _TUNE_START = re.compile(r"^X:", re.MULTILINE)
+_TITLE = re.compile(r"^T:\s*(.*?)\s*$", re.MULTILINE)
 
 
 def corpus_root() -> Path:
@@ -81,7 +86,7 @@ def _abc_tunes(path: Path) -> tuple[str, list[str]]:
 
 
 def works_in(source: str) -> list[str]:
-    if source.endswith(".abc"):
+    if source.endswith(".abc") and collection_of(source) not in VOICES_AS_TUNES:
         count = len(_abc_tunes(corpus_root() / source)[1])
     else:
         count = 1
@@ -111,13 +116,29 @@ def _scores(parsed) -> list:
     return list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
 
 
+def _parse_voices(path: Path):
+    """One score whose parts are the file's tunes, named by each tune's last title line."""
+    from music21 import stream
+
+    header, tunes = _abc_tunes(path)
+    score = stream.Score()
+    for tune in tunes:
+        titles = _TITLE.findall(tune)
+        for part in _scores(_parse_abc(header, tune))[0].parts:
+            part.partName = part.partName or (titles[-1] if titles else "")
+            score.insert(0, part)
+    return score
+
+
 def parse_work(work_id: str) -> Piece:
     """Parse a single work (for sampling); only the one tune of an .abc file is parsed."""
     from music21 import converter
 
     source, index = work_id.rsplit("#", 1)
     path = corpus_root() / source
-    if source.endswith(".abc"):
+    if collection_of(source) in VOICES_AS_TUNES:
+        score = _parse_voices(path)
+    elif source.endswith(".abc"):
         header, tunes = _abc_tunes(path)
         score = _scores(_parse_abc(header, tunes[int(index)]))[0]
     else:
@@ -132,7 +153,7 @@ def parse_source(source: str) -> Iterator[tuple[str, Piece | str]]:
 
     path = corpus_root() / source
     collection = collection_of(source)
-    if source.endswith(".abc"):
+    if source.endswith(".abc") and collection not in VOICES_AS_TUNES:
         header, tunes = _abc_tunes(path)
         for i, tune in enumerate(tunes):
             try:
@@ -142,7 +163,10 @@ def parse_source(source: str) -> Iterator[tuple[str, Piece | str]]:
                 yield f"{source}#{i}", f"{type(error).__name__}: {error}"
         return
     try:
-        scores = _scores(converter.parse(path, forceSource=True, storePickle=False))
+        if collection in VOICES_AS_TUNES:
+            scores = [_parse_voices(path)]
+        else:
+            scores = _scores(converter.parse(path, forceSource=True, storePickle=False))
     except Exception as error:  # noqa: BLE001
         yield f"{source}#0", f"{type(error).__name__}: {error}"
         return
