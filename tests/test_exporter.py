@@ -20,7 +20,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from midigen.exporter import onnx_export, parity
-from midigen.exporter.bundle import BundleError, load_bundle
+from midigen.exporter.bundle import BundleError, atomic_folder, load_bundle
+from midigen.exporter.checkpoints import CheckpointError, check_vocab_size
 from midigen.exporter.cli import main
 from midigen.server import vocab as vocab_module
 
@@ -455,3 +456,29 @@ def test_load_bundle_rejects_bad_meta(ckpts, tmp_path):
         load_bundle(tmp_path / "b")
     with pytest.raises(BundleError, match="not a model bundle"):
         load_bundle(tmp_path)
+
+
+def test_vocab_size_rule():
+    check_vocab_size(VOCAB, VOCAB)
+    check_vocab_size(PADDED, VOCAB)  # padded to the next multiple of 64
+    for rows in (VOCAB - 1, VOCAB + 1, PADDED + 64, 50304):
+        with pytest.raises(CheckpointError, match=f"{rows}.*{VOCAB}"):
+            check_vocab_size(rows, VOCAB)
+
+
+def test_atomic_folder_replaces_only_on_success(tmp_path):
+    dest = tmp_path / "bundle"
+    with pytest.raises(RuntimeError):
+        with atomic_folder(dest) as folder:
+            (folder / "model.onnx").write_text("half")
+            raise RuntimeError("export died")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_folder(dest) as folder:
+        (folder / "a").write_text("old")
+    with pytest.raises(FileExistsError):
+        with atomic_folder(dest):
+            pass
+    with atomic_folder(dest, overwrite=True) as folder:
+        (folder / "b").write_text("new")
+    assert sorted(p.name for p in dest.iterdir()) == ["b"]
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
