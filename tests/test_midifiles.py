@@ -6,6 +6,7 @@ import mido
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from midigen.server import midifiles
 from midigen.server.midifiles import MidiFileError, build_midi, read_midi, write_midi
 from midigen.server.piece import Note, Piece, TimeSignature, Track
