@@ -67,12 +67,19 @@ def density_level(vocab: Vocabulary, notes_per_bar: float, is_drum: bool) -> int
     return 1 + sum(notes_per_bar >= t for t in thresholds)
 
 
-def _spans(track: WindowTrack, bar_ticks: Sequence[int], bars: Sequence[int]):
-    """Absolute start ticks and durations of the notes starting in `bars`, as arrays."""
-    offsets = np.cumsum([0, *bar_ticks])
-    starts = [offsets[b] + n.tick for b in bars for n in track.bars[b]]
-    durations = [n.duration for b in bars for n in track.bars[b]]
-    return np.array(starts, dtype=np.int64), np.array(durations, dtype=np.int64)
+def _spans(track: WindowTrack, bar_ticks: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """Absolute start ticks, durations and bar numbers of all the track's notes, as arrays."""
+    starts, durations, bars, offset = [], [], [], 0
+    for b, (n, notes) in enumerate(zip(bar_ticks, track.bars)):
+        starts += [offset + note.tick for note in notes]
+        durations += [note.duration for note in notes]
+        bars += [b] * len(notes)
+        offset += n
+    return (
+        np.array(starts, dtype=np.int64),
+        np.array(durations, dtype=np.int64),
+        np.array(bars, dtype=np.int64),
+    )
 
 
 def _coverage(starts: np.ndarray, durations: np.ndarray, total: int) -> np.ndarray:
@@ -88,8 +95,8 @@ def sounding_counts(track: WindowTrack, bar_ticks: Sequence[int]) -> np.ndarray:
     Both `measure` and the grammar count this way, so the polyphony the model was trained on is
     exactly the polyphony the grammar's hard limit bounds.
     """
-    total = int(sum(bar_ticks))
-    return _coverage(*_spans(track, bar_ticks, range(len(track.bars))), total)
+    starts, durations, _ = _spans(track, bar_ticks)
+    return _coverage(starts, durations, int(sum(bar_ticks)))
 
 
 def measure(
@@ -103,32 +110,37 @@ def measure(
     1..10 -- the same ticks and counts the grammar's hard limit looks at. Durations: classes of the
     shortest and longest note starting in those bars. With no notes, all but density are "any".
     """
-    bars = list(bars)
+    bars = sorted(set(bars))
     if not bars:
         return Controls()
-    onsets = [note for b in bars for note in track.bars[b]]
-    density = density_level(vocab, len(onsets) / len(bars), track.is_drum)
-    if not onsets:
+    starts, durations, note_bars = _spans(track, bar_ticks)
+    mine = np.isin(note_bars, bars)
+    density = density_level(vocab, int(mine.sum()) / len(bars), track.is_drum)
+    if not mine.any():
         return Controls(density=density)
     total = int(sum(bar_ticks))
-    counts = sounding_counts(track, bar_ticks)
-    offsets = np.cumsum([0, *bar_ticks])
-    region = _coverage(*_spans(track, bar_ticks, bars), total) > 0  # where their notes ring
-    for b in bars:
-        region[offsets[b] : offsets[b + 1]] = True
-    sounding = counts[region & (counts > 0)]
+    counts = _coverage(starts, durations, total)
+    if len(bars) == len(bar_ticks):
+        region = np.ones(total, dtype=bool)
+    else:  # the described bars, plus wherever their notes ring on
+        region = _coverage(starts[mine], durations[mine], total) > 0
+        edges = np.cumsum([0, *bar_ticks])
+        for b in bars:
+            region[edges[b] : edges[b + 1]] = True
+    sounding = np.sort(counts[region & (counts > 0)])
     top = vocab.document["polyphony_levels"]
     low_pct, high_pct = vocab.document["polyphony_percentiles"]
-    poly_min = int(np.percentile(sounding, low_pct, method="lower"))
-    poly_max = int(np.percentile(sounding, high_pct, method="higher"))
+    last = len(sounding) - 1  # numpy's "lower" / "higher" percentile methods, without the cost
+    poly_min = int(sounding[int(math.floor(last * low_pct / 100))])
+    poly_max = int(sounding[int(math.ceil(last * high_pct / 100))])
     tpq = vocab.ticks_per_quarter
     classes = len(vocab.document["duration_classes"])
-    lengths = [n.duration for n in onsets]  # classes rise with length: two calls suffice
-    durs = [duration_class(d, tpq, classes) for d in (min(lengths), max(lengths))]
+    lengths = durations[mine]  # classes rise with length: two calls suffice
+    durs = [duration_class(int(d), tpq, classes) for d in (lengths.min(), lengths.max())]
     return Controls(
         density=density,
         poly_min=min(top, max(1, poly_min)),
         poly_max=min(top, max(1, poly_max)),
-        dur_min=min(durs),
-        dur_max=max(durs),
+        dur_min=durs[0],
+        dur_max=durs[1],
     )

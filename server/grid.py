@@ -9,10 +9,11 @@ velocity to a bin and (optionally) its onset deviation to a microtiming step. `e
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+import numpy as np
 
 from .piece import Bar, Note, Piece, TimeSignature, Track
 from .vocab import Vocabulary
@@ -57,8 +58,10 @@ class Window:
         return starts
 
 
-def velocity_bin(vocab: Vocabulary, velocity: int) -> int:
-    return min(vocab.velocity_bins - 1, max(0, velocity) * vocab.velocity_bins // 128)
+def velocity_bin(vocab: Vocabulary, velocity: int | np.ndarray) -> int | np.ndarray:
+    """Bin of a MIDI velocity (or of an array of them)."""
+    bins = vocab.velocity_bins
+    return np.minimum(bins - 1, np.maximum(0, velocity) * bins // 128)
 
 
 def bin_velocity(vocab: Vocabulary, vbin: int) -> int:
@@ -69,20 +72,7 @@ def bin_velocity(vocab: Vocabulary, vbin: int) -> int:
 
 def default_velocity_bin(vocab: Vocabulary) -> int:
     """Bin used for every note when velocity is switched off (MIDI velocity 80)."""
-    return velocity_bin(vocab, 80)
-
-
-def snap_duration(vocab: Vocabulary, ticks: int, limit: int) -> int:
-    """Nearest duration token value (ties go to the shorter), never longer than `limit` ticks."""
-    durs = vocab.durations
-    fit = bisect.bisect_right(durs, max(limit, durs[0]))  # durations that end inside the window
-    i = bisect.bisect_left(durs, ticks, 0, fit)
-    if i == fit:
-        return durs[fit - 1]
-    if i == 0 or durs[i] == ticks:
-        return durs[i]
-    below, above = durs[i - 1], durs[i]
-    return above if above - ticks < ticks - below else below
+    return int(velocity_bin(vocab, 80))
 
 
 def check_bar(vocab: Vocabulary, bar: Bar) -> str:
@@ -117,54 +107,100 @@ def window_from_piece(
     grid = piece.bars()
     bars = list(range(len(grid))) if bars is None else list(bars)
     tracks = list(range(len(piece.tracks))) if tracks is None else list(tracks)
-    tpq, steps = vocab.ticks_per_quarter, vocab.mt_steps
     sigs: list[str] = []
     for b in bars:
         if b < 0:
             raise LanguageError(f"bar index {b} is negative")
         sigs.append(check_bar(vocab, grid[b]) if b < len(grid) else (sigs or ["4/4"])[-1])
     ticks = [vocab.bar_ticks(ts) for ts in sigs]
-    window_end = sum(ticks)
-    window_start = {}  # source bar -> window positions (a wrap bar repeats one)
+    # Window position of each source bar; a repeated bar (a loop's wrap) gets a second pass.
+    passes: list[dict[int, int]] = [{}]
     for pos, b in enumerate(bars):
-        window_start.setdefault(b, []).append(pos)
-    starts = [0]
-    for n in ticks[:-1]:
-        starts.append(starts[-1] + n)
-    # Absolute tick of every source bar line, to place each snapped onset in its bar.
-    grid_starts = [round(bar.start * tpq) for bar in grid]
-    default_vbin = default_velocity_bin(vocab)
+        for mapping in passes:
+            if b not in mapping:
+                mapping[b] = pos
+                break
+        else:
+            passes.append({b: pos})
+    grid_starts = np.array([round(bar.start * vocab.ticks_per_quarter) for bar in grid])
     out = Window(sigs)
     for ti in tracks:
         track = piece.tracks[ti]
-        cells: list[dict[tuple[int, int], GridNote]] = [{} for _ in bars]
-        for note in track.notes:
-            sub = int(note.start * tpq * steps + 0.5)
-            tick_abs = (sub + steps // 2) // steps if microtiming else int(note.start * tpq + 0.5)
-            offset = sub - tick_abs * steps if microtiming else 0
-            b = bisect.bisect_right(grid_starts, tick_abs) - 1
-            if b < 0 or b not in window_start:
-                continue
-            if tick_abs - grid_starts[b] >= ticks[window_start[b][0]]:
-                continue  # in the padding after the piece's last bar line
-            vbin = velocity_bin(vocab, note.velocity) if velocity else default_vbin
-            for pos in window_start[b]:
-                tick = tick_abs - grid_starts[b]
-                limit = window_end - starts[pos] - tick
-                dur = snap_duration(vocab, int(note.duration * tpq + 0.5), limit)
-                old = cells[pos].get((tick, note.pitch))
-                if old is not None:  # a doubled note: keep one, longest and loudest
-                    dur, vbin = max(dur, old.duration), max(vbin, old.velocity)
-                cells[pos][(tick, note.pitch)] = GridNote(tick, note.pitch, dur, vbin, offset)
-        out.tracks.append(
-            WindowTrack(
-                track.program,
-                track.is_drum,
-                [sorted(c.values()) for c in cells],
-                track.name,
-            )
-        )
+        cells: list[list[GridNote]] = [[] for _ in bars]
+        for mapping in passes:
+            _quantize(vocab, track.notes, grid_starts, mapping, ticks, cells, velocity, microtiming)
+        out.tracks.append(WindowTrack(track.program, track.is_drum, cells, track.name))
     return out
+
+
+def _quantize(
+    vocab: Vocabulary,
+    notes: list[Note],
+    grid_starts: np.ndarray,
+    mapping: dict[int, int],
+    ticks: list[int],
+    cells: list[list[GridNote]],
+    velocity: bool,
+    microtiming: bool,
+) -> None:
+    """Snap the notes of the source bars in `mapping` into their window positions' cells.
+
+    Vectorised with numpy: the server quantizes a window for every generation step.
+    """
+    if not notes:
+        return
+    tpq, steps = vocab.ticks_per_quarter, vocab.mt_steps
+    start = np.array([n.start for n in notes])
+    sub = np.floor(start * (tpq * steps) + 0.5).astype(np.int64)
+    if microtiming:
+        tick_abs = (sub + steps // 2) // steps
+        offset = sub - tick_abs * steps
+    else:
+        tick_abs = np.floor(start * tpq + 0.5).astype(np.int64)
+        offset = np.zeros(len(notes), dtype=np.int64)
+    src = np.searchsorted(grid_starts, tick_abs, side="right") - 1
+    lookup = np.full(len(grid_starts) + 1, -1)
+    for b, pos in mapping.items():
+        if b < len(grid_starts):
+            lookup[b] = pos
+    pos = lookup[src]  # src is never -1: the first bar line is at tick 0
+    ticks_arr = np.array(ticks)
+    bar_start = np.concatenate([[0], np.cumsum(ticks_arr)[:-1]])
+    tick = tick_abs - grid_starts[src]
+    keep = (pos >= 0) & (tick < ticks_arr[np.maximum(pos, 0)])  # not in the padding after the end
+    if not keep.any():
+        return
+    pos, tick, offset, src_idx = pos[keep], tick[keep], offset[keep], np.flatnonzero(keep)
+    pitch = np.array([notes[i].pitch for i in src_idx])
+    length = np.array([notes[i].duration for i in src_idx])
+    if velocity:
+        vel = np.array([notes[i].velocity for i in src_idx])
+        vbin = velocity_bin(vocab, vel)
+    else:
+        vbin = np.full(len(pos), default_velocity_bin(vocab))
+    # Durations: nearest token value (ties to the shorter), then no longer than the window allows.
+    durs = np.array(vocab.durations)
+    want = np.maximum(1, np.floor(length * tpq + 0.5).astype(np.int64))
+    limit = int(ticks_arr.sum()) - bar_start[pos] - tick
+    i = np.searchsorted(durs, want)
+    above = durs[np.minimum(i, len(durs) - 1)]
+    below = durs[np.maximum(i - 1, 0)]
+    dur = np.where((above - want < want - below) | (i == 0), above, below)
+    dur = np.where(above == want, above, dur)
+    dur = np.minimum(dur, durs[np.searchsorted(durs, limit, side="right") - 1])
+    # Doubled notes (same bar, onset and pitch) merge: longest, loudest, earliest offset.
+    order = np.lexsort((sub[keep], pitch, tick, pos))
+    pos, tick, pitch, dur, vbin, offset = (x[order] for x in (pos, tick, pitch, dur, vbin, offset))
+    first = np.ones(len(pos), dtype=bool)
+    first[1:] = (pos[1:] != pos[:-1]) | (tick[1:] != tick[:-1]) | (pitch[1:] != pitch[:-1])
+    groups = np.flatnonzero(first)
+    dur = np.maximum.reduceat(dur, groups)
+    vbin = np.maximum.reduceat(vbin, groups)
+    rows = zip(
+        *(x.tolist() for x in (pos[groups], tick[groups], pitch[groups], dur, vbin, offset[groups]))
+    )
+    for p, t, n, d, v, o in rows:
+        cells[p].append(GridNote(t, n, d, v, o))
 
 
 def window_to_piece(window: Window, vocab: Vocabulary, tempo: float = 120.0) -> Piece:

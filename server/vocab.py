@@ -38,7 +38,8 @@ SPECIALS = [
 
 # Time signatures the language accepts; bars in any other signature are rejected with an error.
 DEFAULT_TIME_SIGNATURES = [
-    "2/4", "3/4", "4/4", "5/4", "6/4", "2/2", "3/2", "4/2", "3/8", "6/8", "7/8", "9/8", "12/8",
+    "2/4", "3/4", "4/4", "5/4", "6/4", "2/2", "3/2", "4/2", "3/8", "5/8", "6/8", "7/8", "9/8",
+    "12/8",
 ]  # fmt: skip
 
 CONTROL_FAMILIES = ("density", "poly_min", "poly_max", "dur_min", "dur_max")
@@ -63,10 +64,12 @@ def default_document() -> dict:
         "density_levels": 10,
         "polyphony_levels": 10,
         "duration_classes": ["32nd", "16th", "8th", "quarter", "half", "whole"],
-        # Upper bounds (exclusive) of density levels 1..9 in mean notes per bar; level 10 above.
-        # Measured on the training corpus by training/measure_density.py; see docs/language.md.
+        # Upper bounds (exclusive) of density levels 1..9 in mean note onsets per bar; level 10
+        # above. Melodic: deciles measured on the music21 training split by
+        # training/measure_density.py (training/density_stats.json); drums: set by hand (the
+        # corpus has no drums), see docs/language.md.
         "density_thresholds": {
-            "melodic": [1.5, 2.5, 3.25, 4.0, 5.0, 6.0, 7.25, 8.5, 11.0],
+            "melodic": [1.25, 1.75, 2.25, 2.5, 3.0, 3.25, 3.75, 4.25, 5.5],
             "drum": [4.0, 7.0, 9.0, 11.0, 13.0, 16.0, 19.0, 23.0, 30.0],
         },
         # Polyphony low/high percentiles over a bar's sounding ticks (high 100 = the maximum, so

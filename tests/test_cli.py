@@ -49,7 +49,7 @@ def test_roundtrip_reports_the_first_difference(monkeypatch, capsys):
 def test_vocab_prints_size_and_version(capsys):
     assert main(["tokens", "--vocab"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first == "language midigen-mmm 1.0: 514 tokens"
+    assert first == "language midigen-mmm 1.0: 515 tokens"
 
 
 @pytest.mark.parametrize(
@@ -79,17 +79,17 @@ def test_unsupported_signature_is_a_clear_error(tmp_path, capsys):
     from midigen.server.midifiles import write_midi
     from midigen.server.piece import Note, Piece, TimeSignature, Track
 
-    piece = Piece([Track(0, False, "p", [Note(0, 60, 1)])], [(0.0, TimeSignature(5, 8))])
+    piece = Piece([Track(0, False, "p", [Note(0, 60, 1)])], [(0.0, TimeSignature(11, 8))])
     write_midi(piece, tmp_path / "odd.mid")
     assert main(["tokens", str(tmp_path / "odd.mid")]) == 2
-    assert "bar 1 is in 5/8, which the language does not support" in capsys.readouterr().err
+    assert "bar 1 is in 11/8, which the language does not support" in capsys.readouterr().err
 
 
 def test_console_scripts_are_installed():
     exe = shutil.which("midigen", path=str(Path(sys.executable).parent))
     assert exe, "the midigen console script is not installed next to this python"
     run = subprocess.run([exe, "tokens", "--vocab"], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and "514 tokens" in run.stdout
+    assert run.returncode == 0 and "515 tokens" in run.stdout
     help_text = subprocess.run(
         [exe, "tokens", "--help"], capture_output=True, text=True, timeout=60
     ).stdout

@@ -174,3 +174,16 @@ def test_format_tokens_puts_one_bar_a_line():
     lines = text.splitlines()
     assert lines[2].startswith("<bar> ts:4/4 pos:0 vel:")
     assert lines[3].startswith("<bar> ts:4/4 pos:0") and "pitch:62" in lines[3]
+
+
+def test_doubled_notes_merge_and_wrap_bars_repeat():
+    notes = [Note(0, 60, 1, 40), Note(0.01, 60, 2, 100), Note(4, 62, 12, 70)]
+    piece = Piece([Track(0, False, "", notes)], length=8)
+    window = window_from_piece(piece, VOCAB, bars=[0, 1, 0])  # a loop's wrap bar
+    bars = window.tracks[0].bars
+    assert len(bars[0]) == 1 and bars[0][0].duration == 24  # longest of the doubled pair
+    assert bars[0][0].velocity == VOCAB.velocity_bins * 100 // 128  # loudest
+    assert bars[2] == bars[0]  # the wrap bar repeats bar 1 ...
+    assert bars[1][0].duration == 96  # ... and bar 2's 144-tick note stops at the window end
+    new = window_from_piece(piece, VOCAB, bars=[1, 2, 3])  # bars past the end are new, empty
+    assert new.time_signatures == ["4/4"] * 3 and new.tracks[0].bars[1:] == [[], []]

@@ -49,4 +49,4 @@ def test_wheel_maps_the_folders_into_one_package(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     where, size = out.stdout.split()
-    assert where.startswith(str(target)) and size == "514"
+    assert where.startswith(str(target)) and size == "515"
