@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import vocab as vocab_mod
+from .bench_engine import engine_section
 from .grammar import Grammar
 from .grid import Window, window_from_piece
 from .language import decode, encode
@@ -107,7 +108,7 @@ def grammar_section(vocab: vocab_mod.Vocabulary, window: Window, walks: int = 10
     return {"grammar_step_us": step_us, "grammar_setup_ms": setup_ms, "grammar_steps": steps}
 
 
-SECTIONS: dict[str, Callable[[], dict]] = {"language": language_section}
+SECTIONS: dict[str, Callable[..., dict]] = {"language": language_section, "engine": engine_section}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", help="write the results as JSON to this file")
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="sections")
+    parser.add_argument("--model", help="engine section: also measure this bundle folder")
     args = parser.parse_args(argv)
     results: dict[str, object] = {
         "machine": {
@@ -127,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     }
     for name in args.only or SECTIONS:
-        section = SECTIONS[name]()
+        section = SECTIONS[name](args.model) if name == "engine" else SECTIONS[name]()
         results[name] = section
         print(f"[{name}]")
         for key, value in section.items():

@@ -139,6 +139,15 @@ def generate(
     yield done
 
 
+def step_prompts(engine: Engine, piece: Piece, request: Request) -> list[list[int]]:
+    """The prompt of every window step, built on the piece as given (before any step wrote its
+    bars): for benchmarks and for looking at what the model is asked."""
+    work = _working_piece(piece, request)
+    steps = _plan(engine, work, len(piece.bars()), request)
+    rngs = generators(0, 1)
+    return [_StepRun(engine, [work], step, request, rngs).prompts[0] for step in steps]
+
+
 class _StepRun:
     """One window step for all variations: prompts, batched decoding, budgets and retries."""
 
@@ -391,4 +400,5 @@ __all__ = [
     "Progress",
     "Request",
     "generate",
+    "step_prompts",
 ]

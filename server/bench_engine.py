@@ -1,0 +1,322 @@
+"""The engine section of `midigen-bench`: decoding speed of ONNX Runtime against torch baselines.
+
+Per model it reports ORT prefill and decode time, time to first bar and total time of a 4-bar
+single-track infill in an 8-bar x 4-track piece, and, on the same weights in the same run, torch
+eager with a KV cache and Hugging Face `generate`, plus the memory-bandwidth floor (weight bytes
+read per token / measured copy bandwidth). No trained model exists yet, so the models are random
+GPT-2s of the planned default size and of GPT2-small's size, exported with midigen-export
+(`--optimize`, and `--int8` for GPT2-small) and cached between runs. Key names are documented in
+BENCHMARKS.md. Needs the export extra (torch, transformers, onnx).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .piece import Note, Piece, Track
+
+THREADS = int(os.environ.get("MIDIGEN_BENCH_THREADS", "2"))
+CACHE = Path(os.environ.get("MIDIGEN_BENCH_CACHE", Path.home() / ".cache" / "midigen-bench"))
+DECODE_TOKENS = 64
+REPEATS = 3
+# name: (layers, width, heads); context 1024, window 8 bars x 4 tracks for both
+MODELS = {"default_6x256": (6, 256, 8), "gpt2small_12x768": (12, 768, 12)}
+
+
+def engine_section(model: str | None = None) -> dict[str, float]:
+    """Flat results `<model>.<backend>.<metric>`; with `model`, that bundle is measured too."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+    results: dict[str, float] = {"threads": float(THREADS)}
+    bandwidth = copy_bandwidth()
+    results["copy_bandwidth_gb_s"] = bandwidth / 1e9
+    bundles = {name: _random_bundle(name, *shape) for name, shape in MODELS.items()}
+    if model:
+        bundles["model"] = (Path(model), None)
+    for name, (path, int8) in bundles.items():
+        for key, value in measure_model(path, bandwidth, int8).items():
+            results[f"{name}.{key}"] = value
+    return results
+
+
+def measure_model(path: Path, bandwidth: float, int8: Path | None = None) -> dict[str, float]:
+    from .engine import Engine
+
+    rss0 = _rss_mb()
+    engine = Engine(path, device="auto", threads=THREADS)
+    meta = engine.bundle.meta
+    out: dict[str, float] = {"on_cuda": float(engine.device == "cuda")}
+    prompt = infill_prompt(engine)
+    out["prompt_tokens"] = float(len(prompt))
+    weights = weight_bytes(meta)
+    out["weight_mb"] = weights / 1e6
+    out["floor_ms_per_token"] = weights / bandwidth * 1e3
+    ort = ort_decode(engine, prompt)
+    out.update({f"onnxruntime.{k}": v for k, v in ort.items()})
+    out.update({f"onnxruntime.{k}": v for k, v in infill_timing(engine).items()})
+    out["onnxruntime.rss_mb"] = _rss_mb() - rss0
+    source = Path(meta["source"]["path"])
+    if meta["source"]["kind"] == "hf-dir" and source.is_dir():
+        out.update({f"torch_eager.{k}": v for k, v in torch_decode(source, prompt).items()})
+        out.update({f"hf_generate.{k}": v for k, v in hf_generate(source, prompt).items()})
+        eager = out["torch_eager.decode_ms_per_token"]
+        out["onnxruntime.speedup_vs_torch_eager"] = eager / out["onnxruntime.decode_ms_per_token"]
+    out["onnxruntime.ratio_to_floor"] = (
+        out["onnxruntime.decode_ms_per_token"] / (out["floor_ms_per_token"])
+    )
+    if int8 is not None:
+        quant = Engine(int8, device="cpu", threads=THREADS)
+        q = ort_decode(quant, prompt)
+        out["onnxruntime_int8.decode_ms_per_token"] = q["decode_ms_per_token"]
+        out["onnxruntime_int8.speedup_vs_fp32"] = (
+            out["onnxruntime.decode_ms_per_token"] / q["decode_ms_per_token"]
+        )
+        out["onnxruntime_int8.top1_agreement"] = top1_agreement(engine, quant, prompt)
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
+
+
+# -- the workload ------------------------------------------------------------------------------
+
+
+def bench_piece(bars: int = 8, tracks: int = 4) -> Piece:
+    """A moderately busy 4/4 piece (~8 notes per bar and track): a bass line, chords, a melody
+    and drums, so the prompt has the size of a typical DAW selection (~800 tokens)."""
+    rng = np.random.default_rng(0)
+    piece = Piece(length=bars * 4.0)
+    for t in range(tracks):
+        notes = []
+        for q in range(bars * 8):  # 8th steps
+            start = q / 2
+            if t == 0 and q % 2 == 0:
+                notes.append(Note(start, 36 + int(rng.integers(12)), 1.0, 90))
+            elif t == 1 and q % 4 == 0:
+                root = 52 + int(rng.integers(7))
+                notes += [Note(start, root + i, 2.0, 70) for i in (0, 4, 7)]
+            elif t == 2 and rng.random() < 0.6:
+                notes.append(Note(start, 64 + int(rng.integers(16)), 0.5, 80))
+            elif t == 3:
+                notes.append(Note(start, 42, 0.25, 70))
+                if q % 4 == 0:
+                    notes.append(Note(start, 36 if q % 8 == 0 else 38, 0.25, 110))
+        piece.tracks.append(Track([33, 0, 73, 0][t], t == 3, f"t{t}", notes))
+    return piece
+
+
+def _request() -> object:
+    from .generation import Request
+    from .sampling import SamplingOptions
+    from .windows import Selection
+
+    sampling = SamplingOptions(seed=0, max_bar_tokens=64)
+    return Request("infill", [Selection(2, 2, 5)], sampling=sampling)  # melody, bars 3-6
+
+
+def infill_prompt(engine: object) -> list[int]:
+    """The prompt of the request's first window step."""
+    from .generation import step_prompts
+
+    return step_prompts(engine, bench_piece(), _request())[0]
+
+
+def infill_timing(engine: object) -> dict[str, float]:
+    from .generation import Done, generate
+
+    runs = []
+    for _ in range(REPEATS):
+        done = [e for e in generate(engine, bench_piece(), _request()) if isinstance(e, Done)][0]
+        runs.append(done)
+    best = min(runs, key=lambda d: d.total_ms)
+    return {
+        "infill_first_bar_ms": best.first_bar_ms,
+        "infill_total_ms": best.total_ms,
+        "infill_tokens": float(best.tokens),
+        "infill_model_steps": float(best.model_steps),
+    }
+
+
+# -- backends ----------------------------------------------------------------------------------
+
+
+def _median_ms(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def _tokens(n: int = DECODE_TOKENS) -> list[int]:
+    """Fixed decode inputs (pitch tokens): speed does not depend on which tokens they are."""
+    return [400 + i % 64 for i in range(n)]
+
+
+def _timed_loop(start: Callable[[], object], step: Callable[[object, int], object]) -> float:
+    """Median over REPEATS of the mean time per decode step; `start` (the prefill) is untimed,
+    so its noise does not leak into the per-token figure."""
+    times = []
+    for _ in range(REPEATS):
+        state = start()
+        t0 = time.perf_counter()
+        for tok in _tokens():
+            state = step(state, tok)
+        times.append((time.perf_counter() - t0) / DECODE_TOKENS)
+    return statistics.median(times) * 1e3
+
+
+def ort_decode(engine: object, prompt: list[int]) -> dict[str, float]:
+    prefill = _median_ms(lambda: engine.prefill([prompt]))
+    per_token = _timed_loop(
+        lambda: engine.prefill([prompt]), lambda _, tok: engine.step(np.array([tok]))
+    )
+    return {
+        "prefill_ms": prefill,
+        "decode_ms_per_token": per_token,
+        "tokens_per_s": 1e3 / per_token,
+    }
+
+
+def _hf_model(source: Path) -> object:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
+    model.generation_config.pad_token_id = 0
+    model.generation_config.eos_token_id = None
+    return model
+
+
+def torch_decode(source: Path, prompt: list[int]) -> dict[str, float]:
+    """Eager PyTorch, one token per step reusing the KV cache (no compile, default attention)."""
+    import torch
+
+    model = _hf_model(source)
+    ids = torch.tensor([prompt])
+
+    def prefill() -> object:
+        return model(input_ids=ids, use_cache=True).past_key_values
+
+    def step(past: object, tok: int) -> object:
+        return model(input_ids=torch.tensor([[tok]]), past_key_values=past).past_key_values
+
+    with torch.inference_mode():
+        prefill_ms = _median_ms(prefill)
+        per_token = _timed_loop(prefill, step)
+    return {"prefill_ms": prefill_ms, "decode_ms_per_token": per_token}
+
+
+def hf_generate(source: Path, prompt: list[int]) -> dict[str, float]:
+    """`generate` greedy with its own cache: (time for N+1 tokens - time for 1) / N."""
+    import torch
+
+    model = _hf_model(source)
+    ids = torch.tensor([prompt])
+    n = DECODE_TOKENS
+
+    def run(new: int) -> None:
+        model.generate(ids, max_new_tokens=new, min_new_tokens=new, do_sample=False)
+
+    with torch.inference_mode():  # best of REPEATS: the difference of two noisy medians is worse
+        one = min(_median_ms(lambda: run(1), 1) for _ in range(REPEATS))
+        many = min(_median_ms(lambda: run(n + 1), 1) for _ in range(REPEATS))
+    return {"decode_ms_per_token": (many - one) / n}
+
+
+def top1_agreement(reference: object, other: object, prompt: list[int], n: int = 256) -> float:
+    """Share of positions where both engines' argmax agree, along the reference's greedy path."""
+    a, b = reference.prefill([prompt]), other.prefill([prompt])
+    vocab = len(reference.vocab)
+    same = 0
+    for _ in range(n):
+        tok = int(np.argmax(a[0, :vocab]))
+        same += tok == int(np.argmax(b[0, :vocab]))
+        if reference.room() < 2:
+            break
+        a, b = reference.step(np.array([tok])), other.step(np.array([tok]))
+    return same / n
+
+
+# -- the floor ---------------------------------------------------------------------------------
+
+
+def weight_bytes(meta: dict) -> float:
+    """fp32 bytes a GPT-2 decode step must read: every block weight and the LM head (the token
+    and position embeddings contribute one row each)."""
+    d, layers, vocab = meta["hidden_size"], meta["layers"], meta["embedding_rows"]
+    per_layer = 12 * d * d + 13 * d
+    return 4.0 * (layers * per_layer + 2 * d + vocab * d + 2 * d)
+
+
+def copy_bandwidth(mb: int = 256) -> float:
+    """Bytes per second copied by `THREADS` threads over a buffer far larger than the caches
+    (best of 5): the most weight bytes the machine can stream per second."""
+    src = np.ones(mb * 2**20 // 8)
+    dst = np.empty_like(src)
+    parts = np.array_split(np.arange(len(src)), THREADS)
+    bounds = [(p[0], p[-1] + 1) for p in parts]
+    best = float("inf")
+    with ThreadPoolExecutor(THREADS) as pool:
+        for _ in range(5):
+            t0 = time.perf_counter()
+            list(pool.map(lambda r: np.copyto(dst[r[0] : r[1]], src[r[0] : r[1]]), bounds))
+            best = min(best, time.perf_counter() - t0)
+    return src.nbytes / best
+
+
+# -- bundles -----------------------------------------------------------------------------------
+
+
+def _random_bundle(name: str, layers: int, width: int, heads: int) -> tuple[Path, Path | None]:
+    """fp32 (optimised) bundle, and an int8 one for GPT2-small; exported once, then cached."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from midigen.exporter.cli import main as export
+
+    from . import vocab as vocab_mod
+
+    root = CACHE / name
+    src, fp32, int8 = root / "src", root / "fp32", root / "int8"
+    if not (src / "config.json").is_file():
+        torch.manual_seed(0)
+        config = GPT2Config(
+            vocab_size=len(vocab_mod.load()), n_positions=1024, n_embd=width, n_layer=layers,
+            n_head=heads, midigen_window_bars=8, midigen_max_tracks=4,
+        )  # fmt: skip
+        GPT2LMHeadModel(config).save_pretrained(src)
+    common = ["-q", "--threads", str(THREADS), "--optimize"]
+    if not (fp32 / "midigen.json").is_file():
+        assert export([str(src), "-o", str(fp32), "--force", *common]) == 0
+    if layers < 12:
+        return fp32, None
+    if not (int8 / "midigen.json").is_file():
+        args = [str(src), "-o", str(int8), "--force", "--int8", "--min-agreement", "0", *common]
+        assert export(args) == 0
+    return fp32, int8
+
+
+def _status_mb(field: str) -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+def _peak_rss_mb() -> float:
+    return _status_mb("VmHWM")
