@@ -83,7 +83,6 @@ class Grammar:
         self.bar_starts = window.bar_starts(vocab)
         self.bar_ticks = ticks
         self.window_end = int(sum(ticks))
-        self.durations = np.array(vocab.durations)
         classes = len(vocab.document["duration_classes"])
         tpq = vocab.ticks_per_quarter
         dur_class = [duration_class(d, tpq, classes) for d in vocab.durations]
@@ -129,7 +128,6 @@ class Grammar:
             self.pre_note[self.mt_family.start : self.mt_family.stop] = True
         self.all_vel = self.none.copy()
         self.all_vel[v["vel"].start : v["vel"].stop] = True
-        self.after_mt = self.none.copy()  # pitch range is set per step
 
     @property
     def done(self) -> bool:
