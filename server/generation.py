@@ -163,7 +163,7 @@ class _StepRun:
         self.engine, self.request, self.rngs = engine, request, rngs
         self.options = request.sampling
         holes = step.holes()
-        self.prompts, self.originals, self.wants_notes = [], [], []
+        self.prompts, self.originals, self.wants_notes, self.ring_in = [], [], [], []
         for p in pieces:
             window = window_from_piece(
                 p, vocab, step.bars, step.tracks, request.velocity, request.microtiming
@@ -174,7 +174,8 @@ class _StepRun:
             )
             self.originals.append({(t, b): window.tracks[t].bars[b] for t, b in holes})
             self.wants_notes.append({t: (c.density or 1) > 1 for t, c in enumerate(controls) if c})
-        self.grammars = [Grammar(vocab, prompt) for prompt in self.prompts]
+            self.ring_in.append(_ringing_in(vocab, p, step, sum(window.bar_ticks(vocab))))
+        self.grammars = [self._grammar(v) for v in range(len(pieces))]
         self.history: list[list[int]] = [[] for _ in pieces]
         self.fill, self.fill_end = vocab.special("<fill>"), vocab.special("<fill_end>")
         self.pos = vocab["pos"]
@@ -263,9 +264,18 @@ class _StepRun:
             return self.wants_notes[v].get(filled.track, False)
         return bool(original) and list(filled.notes) == list(original)
 
+    def _grammar(self, v: int) -> Grammar:
+        """Row v's grammar, told about the notes that ring into the window from bars before it:
+        the window drops them, but the polyphony limit must count them (a long note written by
+        an earlier step would otherwise let a later step stack notes over it)."""
+        grammar = Grammar(self.vocab, self.prompts[v])
+        for t, ticks in self.ring_in[v]:
+            grammar.rules[t].add(0, ticks)
+        return grammar
+
     def _replay(self, v: int, kept: int) -> None:
         """Rebuild row v's grammar at the bar start (just after its <fill>) by replaying."""
-        grammar = Grammar(self.vocab, self.prompts[v])
+        grammar = self._grammar(v)
         for tok in self.history[v][:kept]:
             grammar.advance(tok)
         self.grammars[v] = grammar
@@ -345,6 +355,19 @@ def _consistent(c: ctl.Controls) -> ctl.Controls:
     if None not in (dur_min, c.dur_max) and dur_min > c.dur_max:
         dur_min = c.dur_max
     return ctl.Controls(c.density, poly_min, c.poly_max, dur_min, c.dur_max)
+
+
+def _ringing_in(vocab: object, piece: Piece, step: Step, window_ticks: int) -> list:
+    """(window track, ticks) for every note that starts before the window and sounds into it."""
+    tpq = vocab.ticks_per_quarter
+    start = round(piece.bars()[step.bars[0]].start * tpq)
+    out = []
+    for t, source in enumerate(step.tracks):
+        for n in piece.tracks[source].notes:
+            onset, end = int(n.start * tpq + 0.5), round(n.end * tpq)
+            if onset < start < end:
+                out.append((t, min(end - start, window_ticks)))
+    return out
 
 
 def _context_velocities(piece: Piece, selection: Sequence[Selection]) -> dict[int, int]:
