@@ -1,18 +1,195 @@
-"""`midigen-server`: the OSC daemon. Not built yet (its issue depends on the engine)."""
+"""`midigen-server`: the OSC daemon the DAW clients talk to (docs/osc-protocol.md).
+
+Start-up is ordered so that mistakes fail fast with one line: arguments, then the port (bound
+before the model loads, so "port in use" does not wait for a model), then the model. After
+that one line says what is being served, and only warnings and job lines follow.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+from . import protocol as p
+from .engine import DEVICES, Engine
+from .handlers import Handlers
+from .jobs import Scheduler
+from .oscserver import Network, OscServer, parse_networks, port_in_use, route
+
+log = logging.getLogger("midigen.daemon")
+
+
+def version() -> str:
+    try:
+        return metadata.version("midigen")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def default_model() -> Path | None:
+    """The first bundle folder shipped in the `midigen.models` package (sorted by name), if any."""
+    from importlib.resources import files
+
+    root = Path(str(files("midigen.models")))
+    bundles = sorted(d for d in root.iterdir() if (d / "midigen.json").is_file())
+    return bundles[0] if bundles else None
+
+
+def controls_text(engine: Engine) -> str:
+    """The control ranges /pong reports, from the model's own language document."""
+    doc = engine.vocab.document
+    levels, poly = doc["density_levels"], doc["polyphony_levels"]
+    dur = len(doc["duration_classes"]) - 1
+    return (
+        f"program=0..127 density=1..{levels} poly_min=1..{poly} poly_max=1..{poly} "
+        f"dur_min=0..{dur} dur_max=0..{dur} velocity=0..1 microtiming=0..1 "
+        f"temperature=0..10 top_p=0..1 seed=0..2147483647 variations=1..{p.MAX_VARIATIONS}"
+    )
+
+
+class Daemon:
+    """The server assembled: OSC server, handlers, job scheduler. Tests run it in-process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        server: OscServer | None = None,
+        host: str = "127.0.0.1",
+        port: int = 9000,
+        allow: Sequence[Network] = (),
+        max_queue: int = p.DEFAULT_QUEUE,
+        max_bar_tokens: int = 512,
+    ):
+        self.engine = engine
+        self.server = server or OscServer((host, port), allow)
+        self.scheduler = Scheduler(engine, self.server.send, max_queue)
+        pong = p.Pong(
+            protocol=p.PROTOCOL_VERSION,
+            version=version(),
+            model=engine.bundle.path.name,
+            device=engine.device,
+            window_bars=engine.window_bars,
+            max_tracks=engine.max_tracks,
+            controls=controls_text(engine),
+        )
+        self.handlers = Handlers(engine, self.scheduler, self.server.send, pong, max_bar_tokens)
+        route(self.server.dispatcher, self.handlers.handle, self.handlers.addresses())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.server.server_address[:2]
+
+    def start(self) -> Daemon:
+        self.scheduler.start()
+        self._thread = self.server.serve_in_thread()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening, cancel jobs (clients hear "shutdown"), close the socket."""
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(5)
+        self.scheduler.stop()
+        self.server.server_close()
+
+    def __enter__(self) -> Daemon:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="midigen-server",
+        description="Serve a midigen model to DAW clients over OSC (UDP); docs/osc-protocol.md",
+        epilog="example:\n  midigen-server --port 9000 --model models/my-bundle",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=9000, help="UDP port (9000)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    parser.add_argument(
+        "--model", help="bundle folder (default: $MIDIGEN_MODEL, else the embedded model)"
+    )
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="(auto)")
+    parser.add_argument(
+        "--allow",
+        nargs="+",
+        default=[],
+        metavar="CIDR",
+        help="also accept clients from these networks, e.g. 192.168.1.0/24 (loopback always)",
+    )
+    parser.add_argument(
+        "--max-queue", type=int, default=p.DEFAULT_QUEUE, help="jobs that may wait (16)"
+    )
+    parser.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default="info"
+    )
+    return parser
+
+
+def _fail(text: str, code: int = 1) -> int:
+    print(f"midigen-server: {text}", file=sys.stderr)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Say plainly that the daemon does not exist yet instead of pretending to serve."""
-    print(
-        "midigen-server: the OSC daemon is not built yet; see README.md, section Status",
-        file=sys.stderr,
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="midigen-server: %(levelname)s %(message)s"
     )
-    return 2
+    if args.log_level != "debug":  # the startup line below says what the engine would say
+        logging.getLogger("midigen.engine").setLevel(logging.WARNING)
+    if not 0 <= args.port <= 65535:
+        return _fail(f"--port {args.port}: must be 0..65535", 2)
+    if args.max_queue < 1:
+        return _fail(f"--max-queue {args.max_queue}: must be at least 1", 2)
+    try:
+        allow = parse_networks(args.allow)
+    except ValueError as e:
+        return _fail(str(e), 2)
+    model = args.model or os.environ.get("MIDIGEN_MODEL") or default_model()
+    if model is None:
+        return _fail(
+            "no default model is installed (models/ holds no bundle yet); "
+            "pass --model FOLDER or set MIDIGEN_MODEL",
+            2,
+        )
+    try:
+        server = OscServer((args.host, args.port), allow)
+    except OSError as e:
+        if port_in_use(e):
+            return _fail(f"port {args.port} on {args.host} is in use (another midigen-server?)")
+        return _fail(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
+    try:
+        engine = Engine(model, device=args.device)
+    except Exception as e:  # BundleError, EngineError, ONNX Runtime's own: all one line
+        server.server_close()
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return _fail(f"cannot load the model {model}: {first}")
+    daemon = Daemon(engine, server, max_queue=args.max_queue)
+    host, port = daemon.address
+    print(
+        f"midigen-server {version()}: model {engine.bundle.path.name} on {engine.device}, "
+        f"OSC protocol {p.PROTOCOL_VERSION} on udp {host}:{port}",
+        flush=True,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    daemon.start()
+    while not stop.wait(0.5):
+        pass
+    daemon.stop()
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,495 @@
+"""The OSC protocol, version 1: every message as a pydantic model, the limits and the error codes.
+
+docs/osc-protocol.md is the contract the DAW clients are written against. Its reference part
+(messages, arguments, ranges, limits, error codes) is generated from this module
+(`python -m midigen.server.protocol --write docs/osc-protocol.md`) and a test fails when the two
+differ, so the document cannot drift from what the server parses and sends.
+
+Arguments are positional, as OSC has no names; a model's field order is the wire order. A
+message may end with a repeated group (notes, selections): its fields repeat until the end.
+Validation is strict: an int argument must be an OSC int (a float, string or bool is refused);
+a float argument takes an OSC float or int. Indices on the wire (tracks, bars, variations)
+count from 1, as a DAW shows them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+PROTOCOL_VERSION = 1
+PREFIX = "/midigen"
+
+# Limits. The doc's limits table is generated from LIMITS.
+MAX_DATAGRAM = 65_507  # UDP's limit; the server reads datagrams up to this size
+NOTES_PER_MESSAGE = 256  # in one /upload/notes message
+NOTES_PER_REPLY = 64  # the server's /notes chunks: 64 notes are ~1.4 kB, one Ethernet frame
+MAX_TRACKS = 32
+MAX_BARS = 512
+MAX_NOTES = 20_000  # per uploaded piece
+MAX_SELECTIONS = 64
+MAX_NEW_BARS = 64  # bars one continue job may add
+MAX_VARIATIONS = 16  # generation.MAX_VARIATIONS (a test checks they agree)
+DEFAULT_QUEUE = 16  # jobs waiting (not running); --max-queue changes it
+MAX_UPLOADS = 8  # unfinished uploads per client
+UPLOAD_TIMEOUT_S = 120  # an unfinished upload idle this long is dropped
+RESULTS_KEPT = 32  # finished jobs per client whose result /result can send again
+
+LIMITS: list[tuple[str, int, str]] = [
+    ("datagram", MAX_DATAGRAM, "bytes in one UDP datagram (UDP's own limit); larger is lost"),
+    ("notes per /upload/notes", NOTES_PER_MESSAGE, "keep <= 64 across a real network (MTU)"),
+    ("notes per /notes reply", NOTES_PER_REPLY, "a bar with more notes spans several messages"),
+    ("tracks per piece", MAX_TRACKS, ""),
+    ("bars per piece", MAX_BARS, "continue may add up to 64 more"),
+    ("notes per piece", MAX_NOTES, "over all tracks of one upload"),
+    ("selections per job", MAX_SELECTIONS, ""),
+    ("variations per job", MAX_VARIATIONS, ""),
+    ("waiting jobs", DEFAULT_QUEUE, "all clients together; `--max-queue`; then `queue_full`"),
+    ("unfinished uploads per client", MAX_UPLOADS, "the oldest is dropped for a new one"),
+    ("upload idle timeout (s)", UPLOAD_TIMEOUT_S, "an unfinished upload is dropped after it"),
+    ("results kept per client", RESULTS_KEPT, "older finished jobs answer `unknown_job`"),
+]
+
+
+class ErrorCode(str, Enum):
+    """The `code` of /midigen/error; the text after it is for people, the code for programs."""
+
+    bad_message = "arguments do not match the message's types, count or ranges"
+    unknown_address = "no such address under /midigen/"
+    unknown_job = "no such job from this client (never sent, finished too long ago, or expired)"
+    job_in_use = "a job with this number is still uploading, queued or running"
+    no_upload = "/upload/... or /generate for a job whose /upload/begin was not received"
+    upload_incomplete = "the notes received differ from /upload/end's count; upload again"
+    too_large = "a limit in the table above is exceeded"
+    queue_full = "the queue is full; nothing was queued; send /generate again later"
+    invalid_request = "the request cannot be generated (selection, controls, piece); see text"
+    not_finished = "/result for a job that is still queued or running; its replies are coming"
+    internal = "a server bug; logged with a traceback; the server keeps running"
+
+
+class BadMessage(ValueError):
+    """A message that does not parse; the text is one line for /midigen/error."""
+
+
+# Field shorthands: strict ints; floats take ints too (pydantic's strict float does).
+def _int(description: str, lo: int | None = None, hi: int | None = None) -> Any:
+    return Field(description=description, ge=lo, le=hi)
+
+
+ReplyPort = Annotated[
+    int, _int("UDP port the client listens on (replies go to its host)", 1, 65535)
+]
+Job = Annotated[int, _int("job number chosen by the client, unique among its live jobs", 1)]
+JobOrNone = Annotated[int, _int("the job, or -1 when none applies", -1)]
+Track = Annotated[int, _int("track, 1-based", 1, MAX_TRACKS)]
+BarNo = Annotated[int, _int("bar, 1-based", 1, MAX_BARS + MAX_NEW_BARS)]
+Variation = Annotated[int, _int("variation, 1-based", 1, MAX_VARIATIONS)]
+Pitch = Annotated[int, _int("MIDI pitch", 0, 127)]
+Start = Annotated[float, Field(description="onset in quarter notes from the piece start", ge=0)]
+Duration = Annotated[float, Field(description="length in quarter notes", gt=0)]
+Velocity = Annotated[int, _int("MIDI velocity", 1, 127)]
+Flag = Annotated[int, _int("0 off, 1 on", 0, 1)]
+Any1 = Annotated[int, _int("level 1-10, or -1 for any", -1, 10)]
+AnyDur = Annotated[int, _int("duration class 0 (32nd) .. 5 (whole), or -1 for any", -1, 5)]
+
+
+class Message(BaseModel):
+    """One OSC message; subclasses set `address` and `incoming` (client to server or back)."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    address: ClassVar[str]
+    incoming: ClassVar[bool]
+
+    @classmethod
+    def group(cls) -> tuple[str, type[BaseModel]] | None:
+        """The trailing repeated group (field name, item model), if the message has one."""
+        for name, info in cls.model_fields.items():
+            if get_origin(info.annotation) is list:
+                return name, get_args(info.annotation)[0]
+        return None
+
+    @classmethod
+    def from_args(cls, args: Sequence[Any]) -> Message:
+        """Parse positional OSC arguments; BadMessage says what is wrong in one line."""
+        group = cls.group()
+        fixed = [n for n in cls.model_fields if group is None or n != group[0]]
+        values: dict[str, Any] = dict(zip(fixed, args))
+        rest = list(args[len(fixed) :])
+        if len(args) < len(fixed) or (group is None and rest):
+            want = len(fixed)
+            raise BadMessage(f"{cls.address} takes {want} arguments, got {len(args)}")
+        if group is not None:
+            name, item = group
+            width = len(item.model_fields)
+            if len(rest) % width:
+                raise BadMessage(f"{cls.address}: the {name} groups take {width} arguments each")
+            keys = list(item.model_fields)
+            values[name] = [
+                dict(zip(keys, rest[i : i + width])) for i in range(0, len(rest), width)
+            ]
+        try:
+            return cls.model_validate(values)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            raise BadMessage(
+                f"{cls.address} {where}: {err['msg']} (got {err['input']!r})"
+            ) from None
+
+    def to_args(self) -> list[tuple[str, Any]]:
+        """(OSC type tag, value) pairs in wire order, the group flattened."""
+        out = []
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, list):
+                for item in value:
+                    out += [
+                        (_tag(i.annotation), getattr(item, n)) for n, i in item.model_fields.items()
+                    ]
+            else:
+                out.append((_tag(info.annotation), value))
+        return out
+
+    def encode(self) -> bytes:
+        builder = OscMessageBuilder(self.address)
+        for tag, value in self.to_args():
+            builder.add_arg(float(value) if tag == "f" else value, tag)
+        return builder.build().dgram
+
+
+def _tag(annotation: Any) -> str:
+    if annotation is int:
+        return "i"
+    if annotation is float:
+        return "f"
+    return "s"
+
+
+class NoteArgs(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    pitch: Pitch
+    start: Start
+    duration: Duration
+    velocity: Velocity
+
+
+class SelectionArgs(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    track: Track
+    first_bar: Annotated[int, _int("first bar to write, 1-based", 1)]
+    last_bar: Annotated[int, _int("last bar to write, 1-based, inclusive", 1)]
+    program: Annotated[int, _int("GM program to write the track as, or -1 to keep", -1, 127)]
+    density: Any1
+    poly_min: Any1
+    poly_max: Any1
+    dur_min: AnyDur
+    dur_max: AnyDur
+
+
+# -- client to server ----------------------------------------------------------------------
+class Ping(Message):
+    """Hello: the server answers /midigen/pong."""
+
+    address = PREFIX + "/ping"
+    incoming = True
+    reply_port: ReplyPort
+
+
+class UploadBegin(Message):
+    """Start (or restart) the piece upload of a job; bars 1..`bars` exist even where silent."""
+
+    address = PREFIX + "/upload/begin"
+    incoming = True
+    reply_port: ReplyPort
+    job: Job
+    tracks: Annotated[int, _int("number of tracks", 1, MAX_TRACKS)]
+    bars: Annotated[int, _int("number of bars", 1, MAX_BARS)]
+    tempo: Annotated[float, Field(description="beats (quarters) per minute", ge=20, le=400)]
+
+
+class UploadTrack(Message):
+    """A track's instrument; tracks not described are program 0, not drums."""
+
+    address = PREFIX + "/upload/track"
+    incoming = True
+    reply_port: ReplyPort
+    job: Job
+    track: Track
+    program: Annotated[int, _int("GM program 0-127 (drums: the kit)", 0, 127)]
+    drum: Flag
+    name: Annotated[str, Field(description="track name, may be empty", max_length=128)]
+
+
+class UploadMeter(Message):
+    """A time signature from `bar` on (until the next change); without any, 4/4."""
+
+    address = PREFIX + "/upload/meter"
+    incoming = True
+    reply_port: ReplyPort
+    job: Job
+    bar: BarNo
+    numerator: Annotated[int, _int("beats per bar", 1, 32)]
+    denominator: Annotated[int, _int("beat unit: 1, 2, 4, 8, 16 or 32", 1, 32)]
+
+
+class UploadNotes(Message):
+    """Notes of one track, in any order and any number of messages."""
+
+    address = PREFIX + "/upload/notes"
+    incoming = True
+    reply_port: ReplyPort
+    job: Job
+    track: Track
+    notes: Annotated[list[NoteArgs], Field(min_length=1, max_length=NOTES_PER_MESSAGE)]
+
+
+class UploadEnd(Message):
+    """End of upload: the server compares the count and answers /uploaded or an error."""
+
+    address = PREFIX + "/upload/end"
+    incoming = True
+    reply_port: ReplyPort
+    job: Job
+    notes: Annotated[int, _int("notes sent in all /upload/notes of this job", 0, MAX_NOTES)]
+
+
+class Generate(Message):
+    """Queue the job on its uploaded piece. Each selection names one track's bars and controls."""
+
+    address = PREFIX + "/generate"
+    incoming = True
+    reply_port: ReplyPort
+    job: Job
+    mode: Annotated[Literal["infill", "continue", "loop"], Field(description="what to write")]
+    variations: Annotated[int, _int("alternatives to write (K)", 1, MAX_VARIATIONS)]
+    temperature: Annotated[
+        float, Field(description="sampling temperature, 0 = greedy", ge=0, le=10)
+    ]
+    top_p: Annotated[float, Field(description="nucleus cut, 1 = off", gt=0, le=1)]
+    seed: Annotated[int, _int("random seed, or -1 for a fresh one (reported in /done)", -1)]
+    velocity: Annotated[int, _int("1: model velocities; 0: the track's mean velocity", 0, 1)]
+    microtiming: Annotated[int, _int("1: off-grid timing; 0: on the 1/12-quarter grid", 0, 1)]
+    selections: Annotated[list[SelectionArgs], Field(min_length=1, max_length=MAX_SELECTIONS)]
+
+
+class Cancel(Message):
+    """Cancel a queued or running job: /cancelled follows (bars already sent stay sent)."""
+
+    address = PREFIX + "/cancel"
+    incoming = True
+    reply_port: ReplyPort
+    job: Job
+
+
+class Result(Message):
+    """Send a finished (or cancelled) job's /notes, /bar and /done (or /cancelled) again."""
+
+    address = PREFIX + "/result"
+    incoming = True
+    reply_port: ReplyPort
+    job: Job
+
+
+# -- server to client ----------------------------------------------------------------------
+class Pong(Message):
+    """Answer to /ping: what this server speaks and runs."""
+
+    address = PREFIX + "/pong"
+    incoming = False
+    protocol: Annotated[int, _int("protocol version (this document)")]
+    version: Annotated[str, Field(description="midigen version")]
+    model: Annotated[str, Field(description="model bundle name")]
+    device: Annotated[str, Field(description="cpu or cuda")]
+    window_bars: Annotated[int, _int("bars the model sees at once")]
+    max_tracks: Annotated[int, _int("tracks the model sees at once")]
+    controls: Annotated[str, Field(description="control ranges, `name=lo..hi` space-separated")]
+
+
+class Uploaded(Message):
+    """The piece of a job arrived complete."""
+
+    address = PREFIX + "/uploaded"
+    incoming = False
+    job: Job
+    notes: Annotated[int, _int("notes received")]
+
+
+class Accepted(Message):
+    """The job is queued."""
+
+    address = PREFIX + "/accepted"
+    incoming = False
+    job: Job
+    position: Annotated[int, _int("jobs ahead of it (0: it starts now)", 0)]
+
+
+class Progress(Message):
+    """Sent when a window step starts and after every bar."""
+
+    address = PREFIX + "/progress"
+    incoming = False
+    job: Job
+    fraction: Annotated[float, Field(description="bars finished / bars to write", ge=0, le=1)]
+
+
+class Notes(Message):
+    """Notes of one finished bar (several messages when it has more than 64)."""
+
+    address = PREFIX + "/notes"
+    incoming = False
+    job: Job
+    variation: Variation
+    track: Track
+    bar: BarNo
+    notes: list[NoteArgs]
+
+
+class Bar(Message):
+    """Closes a bar's group: sent right after its /notes; `notes` tells if one was lost."""
+
+    address = PREFIX + "/bar"
+    incoming = False
+    job: Job
+    variation: Variation
+    track: Track
+    bar: BarNo
+    notes: Annotated[int, _int("notes in this bar's /notes messages", 0)]
+    start: Annotated[float, Field(description="bar start, quarters from the piece start")]
+    end: Annotated[float, Field(description="bar end, quarters from the piece start")]
+
+
+class Done(Message):
+    """The job finished; every bar was sent before this."""
+
+    address = PREFIX + "/done"
+    incoming = False
+    job: Job
+    variations: Annotated[int, _int("variations written")]
+    bars: Annotated[int, _int("bars sent, all variations")]
+    queue_ms: Annotated[float, Field(description="time waiting in the queue")]
+    first_bar_ms: Annotated[float, Field(description="from start to the first bar")]
+    model_ms: Annotated[float, Field(description="time inside the model")]
+    total_ms: Annotated[float, Field(description="from start to done")]
+    tokens: Annotated[int, _int("tokens sampled, retries included")]
+    seed: Annotated[int, _int("the seed used: send it back to repeat the job")]
+
+
+class Cancelled(Message):
+    """The job stopped early; the bars sent before stay valid."""
+
+    address = PREFIX + "/cancelled"
+    incoming = False
+    job: Job
+    reason: Annotated[
+        Literal["cancel", "superseded", "shutdown"],
+        Field(description="/cancel, a newer job of the client on a shared track, or exit"),
+    ]
+
+
+class Error(Message):
+    """Something the client sent was refused or failed; see the codes below."""
+
+    address = PREFIX + "/error"
+    incoming = False
+    job: JobOrNone
+    code: Annotated[str, Field(description="one of the error codes")]
+    message: Annotated[str, Field(description="one line for people")]
+
+
+MESSAGES: list[type[Message]] = [
+    c for c in list(globals().values())
+    if isinstance(c, type) and issubclass(c, Message) and c is not Message
+]  # fmt: skip
+INCOMING = {c.address: c for c in MESSAGES if c.incoming}
+OUTGOING = {c.address: c for c in MESSAGES if not c.incoming}
+
+
+def error(job: int, code: ErrorCode, text: str) -> Error:
+    return Error(job=job, code=code.name, message=text)
+
+
+# -- the reference part of docs/osc-protocol.md --------------------------------------------
+BEGIN = "<!-- BEGIN GENERATED: python -m midigen.server.protocol --write docs/osc-protocol.md -->"
+END = "<!-- END GENERATED -->"
+
+
+def _range(info: Any) -> str:
+    if get_origin(info.annotation) is Literal:
+        return " \\| ".join(f"`{a}`" for a in get_args(info.annotation))
+    lo = hi = None
+    for m in info.metadata:
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+        if getattr(m, "gt", None) is not None:
+            lo = f"> {m.gt}"
+        if getattr(m, "max_length", None) is not None and info.annotation is str:
+            hi = f"{m.max_length} chars"
+    if lo is None and hi is None:
+        return ""
+    if isinstance(lo, str):
+        return lo + (f", <= {hi}" if hi is not None else "")
+    if hi is None:
+        return f">= {lo}"
+    return f"{lo}..{hi}" if lo is not None else f"<= {hi}"
+
+
+def _rows(model: type[BaseModel], repeated: bool = False) -> list[str]:
+    rows = []
+    for name, info in model.model_fields.items():
+        if get_origin(info.annotation) is list:
+            item = get_args(info.annotation)[0]
+            rows += _rows(item, repeated=True)
+            continue
+        label = f"{name} (repeated)" if repeated else name
+        rows.append(f"| {label} | {_tag(info.annotation)} | {_range(info)} | {info.description} |")
+    return rows
+
+
+def signature(cls: type[Message]) -> str:
+    """The type tags of a message, the repeated group in brackets: `iiis[ifi]...`."""
+    tags = "".join(
+        _tag(i.annotation)
+        for i in cls.model_fields.values()
+        if get_origin(i.annotation) is not list
+    )
+    group = cls.group()
+    if group:
+        tags += "[" + "".join(_tag(i.annotation) for i in group[1].model_fields.values()) + "]..."
+    return tags
+
+
+def reference_markdown() -> str:
+    """Messages, limits and error codes, as docs/osc-protocol.md shows them."""
+    out = [BEGIN, "", f"### Messages (protocol version {PROTOCOL_VERSION})", ""]
+    for title, incoming in (("Client to server", True), ("Server to client", False)):
+        out += [f"#### {title}", ""]
+        for cls in (c for c in MESSAGES if c.incoming == incoming):
+            out += [f"##### `{cls.address}` `{signature(cls)}`", "", cls.__doc__.strip(), ""]
+            out += ["| argument | type | range | meaning |", "|---|---|---|---|"]
+            out += _rows(cls) + [""]
+    out += ["### Limits", "", "| limit | value | note |", "|---|---|---|"]
+    out += [f"| {name} | {value:,} | {note} |" for name, value, note in LIMITS]
+    out += ["", "### Error codes", "", "| code | meaning |", "|---|---|"]
+    out += [f"| `{c.name}` | {c.value} |" for c in ErrorCode]
+    return "\n".join(out + ["", END])
+
+
+def write_reference(path: Path) -> None:
+    """Replace the generated part of the protocol document."""
+    text = path.read_text()
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    path.write_text(head + reference_markdown() + tail)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        write_reference(Path(sys.argv[2]))
+    else:
+        print(reference_markdown())
