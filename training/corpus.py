@@ -29,7 +29,8 @@ from midigen.server.piece import Piece, TimeSignature, Track
 from training.convert import to_piece
 
 __all__ = ["list_sources", "list_works", "split_of", "parse_work", "to_piece", "prepare",
-           "load_cached", "load_cached_items", "collection_of", "DEFAULT_CACHE"]  # fmt: skip
+           "load_cached", "load_cached_items", "collection_of", "DEFAULT_CACHE", "cache_files",
+           "load_cache_file"]  # fmt: skip
 
 DEFAULT_CACHE = Path.home() / ".cache" / "midigen" / "corpus"
 CACHE_VERSION = 1  # bump when to_piece changes what it produces; older files are re-parsed
@@ -306,21 +307,29 @@ def prepare(cache: Path | str, sources: Iterable[str], jobs: int | None = None) 
     return stats
 
 
+def cache_files(cache: Path | str = DEFAULT_CACHE) -> list[Path]:
+    """The cache's source files, sorted; training shuffles this list to stream in random order."""
+    return sorted(p for p in Path(cache).rglob("*.npz") if not p.name.endswith(".tmp.npz"))
+
+
+def load_cache_file(path: Path | str, split: str | None = "train"
+                    ) -> Iterator[tuple[str, Piece]]:  # fmt: skip
+    """(work id, Piece) for the works of one cache file in `split` (None: all)."""
+    notes, meta = _read(Path(path))
+    if meta.get("version") != CACHE_VERSION:
+        return
+    wanted = [split is None or split_of(w["id"]) == split for w in meta["works"]]
+    if any(wanted):
+        for (work_id, piece), keep in zip(_decode(notes, meta), wanted):
+            if keep:
+                yield work_id, piece
+
+
 def load_cached_items(cache: Path | str = DEFAULT_CACHE, split: str | None = "train"
                       ) -> Iterator[tuple[str, Piece]]:  # fmt: skip
     """(work id, Piece) for every cached work of `split` (None: all), in work-id order."""
-    cache = Path(cache)
-    for path in sorted(cache.rglob("*.npz")):
-        if path.name.endswith(".tmp.npz"):
-            continue
-        notes, meta = _read(path)
-        if meta.get("version") != CACHE_VERSION:
-            continue
-        wanted = [split is None or split_of(w["id"]) == split for w in meta["works"]]
-        if any(wanted):
-            for (work_id, piece), keep in zip(_decode(notes, meta), wanted):
-                if keep:
-                    yield work_id, piece
+    for path in cache_files(cache):
+        yield from load_cache_file(path, split)
 
 
 def load_cached(cache: Path | str = DEFAULT_CACHE, split: str | None = "train"
