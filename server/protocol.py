@@ -63,8 +63,8 @@ class ErrorCode(str, Enum):
     bad_message = "arguments do not match the message's types, count or ranges"
     unknown_address = "no such address under /midigen/"
     unknown_job = "no such job from this client (never sent, finished too long ago, or expired)"
-    job_in_use = "a job with this number is still uploading, queued or running"
-    no_upload = "/upload/... or /generate for a job whose /upload/begin was not received"
+    job_in_use = "a job with this number is still queued or running"
+    no_upload = "/upload/... or /generate without /upload/begin, or /generate before /upload/end"
     upload_incomplete = "the notes received differ from /upload/end's count; upload again"
     too_large = "a limit in the table above is exceeded"
     queue_full = "the queue is full; nothing was queued; send /generate again later"
@@ -150,7 +150,8 @@ class Message(BaseModel):
             if isinstance(value, list):
                 for item in value:
                     out += [
-                        (_tag(i.annotation), getattr(item, n)) for n, i in item.model_fields.items()
+                        (_tag(i.annotation), getattr(item, n))
+                        for n, i in type(item).model_fields.items()
                     ]
             else:
                 out.append((_tag(info.annotation), value))
