@@ -170,10 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"port {args.port} on {args.host} is in use (another midigen-server?)")
         return _fail(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
     try:
+        if not Path(model).exists():
+            raise FileNotFoundError("no such file or folder")
         engine = Engine(model, device=args.device)
     except Exception as e:  # BundleError, EngineError, ONNX Runtime's own: all one line
         server.server_close()
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = first.removeprefix(f"{model}: ")
         return _fail(f"cannot load the model {model}: {first}")
     daemon = Daemon(engine, server, max_queue=args.max_queue)
     host, port = daemon.address
