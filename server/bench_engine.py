@@ -12,7 +12,6 @@ BENCHMARKS.md. Needs the export extra (torch, transformers, onnx).
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +23,8 @@ from .piece import Note, Piece, Track
 
 THREADS = int(os.environ.get("MIDIGEN_BENCH_THREADS", "2"))
 CACHE = Path(os.environ.get("MIDIGEN_BENCH_CACHE", Path.home() / ".cache" / "midigen-bench"))
-DECODE_TOKENS = 64
-REPEATS = 3
+DECODE_TOKENS = 32
+REPEATS = 5
 # name: (layers, width, heads); context 1024, window 8 bars x 4 tracks for both
 MODELS = {"default_6x256": (6, 256, 8), "gpt2small_12x768": (12, 768, 12)}
 
@@ -146,13 +145,14 @@ def infill_timing(engine: object) -> dict[str, float]:
 # -- backends ----------------------------------------------------------------------------------
 
 
-def _median_ms(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+def _best_ms(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+    """Best of `repeats`: on a shared machine the minimum is the least disturbed run."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return min(times) * 1e3
 
 
 def _tokens(n: int = DECODE_TOKENS) -> list[int]:
@@ -161,8 +161,8 @@ def _tokens(n: int = DECODE_TOKENS) -> list[int]:
 
 
 def _timed_loop(start: Callable[[], object], step: Callable[[object, int], object]) -> float:
-    """Median over REPEATS of the mean time per decode step; `start` (the prefill) is untimed,
-    so its noise does not leak into the per-token figure."""
+    """Best over REPEATS of the mean time per decode step; `start` (the prefill) is untimed, so
+    its noise does not leak into the per-token figure."""
     times = []
     for _ in range(REPEATS):
         state = start()
@@ -170,11 +170,11 @@ def _timed_loop(start: Callable[[], object], step: Callable[[object, int], objec
         for tok in _tokens():
             state = step(state, tok)
         times.append((time.perf_counter() - t0) / DECODE_TOKENS)
-    return statistics.median(times) * 1e3
+    return min(times) * 1e3
 
 
 def ort_decode(engine: object, prompt: list[int]) -> dict[str, float]:
-    prefill = _median_ms(lambda: engine.prefill([prompt]))
+    prefill = _best_ms(lambda: engine.prefill([prompt]))
     per_token = _timed_loop(
         lambda: engine.prefill([prompt]), lambda _, tok: engine.step(np.array([tok]))
     )
@@ -209,7 +209,7 @@ def torch_decode(source: Path, prompt: list[int]) -> dict[str, float]:
         return model(input_ids=torch.tensor([[tok]]), past_key_values=past).past_key_values
 
     with torch.inference_mode():
-        prefill_ms = _median_ms(prefill)
+        prefill_ms = _best_ms(prefill)
         per_token = _timed_loop(prefill, step)
     return {"prefill_ms": prefill_ms, "decode_ms_per_token": per_token}
 
@@ -225,9 +225,9 @@ def hf_generate(source: Path, prompt: list[int]) -> dict[str, float]:
     def run(new: int) -> None:
         model.generate(ids, max_new_tokens=new, min_new_tokens=new, do_sample=False)
 
-    with torch.inference_mode():  # best of REPEATS: the difference of two noisy medians is worse
-        one = min(_median_ms(lambda: run(1), 1) for _ in range(REPEATS))
-        many = min(_median_ms(lambda: run(n + 1), 1) for _ in range(REPEATS))
+    with torch.inference_mode():
+        one = _best_ms(lambda: run(1))
+        many = _best_ms(lambda: run(n + 1))
     return {"decode_ms_per_token": (many - one) / n}
 
 

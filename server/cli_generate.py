@@ -181,12 +181,9 @@ def _engine(args: argparse.Namespace) -> object:
 
     from .engine import Engine, EngineError
 
-    model = args.model or os.environ.get("MIDIGEN_MODEL")
+    model = args.model or os.environ.get("MIDIGEN_MODEL") or _shipped_bundle()
     if not model:
-        default = Path(__file__).resolve().parents[1] / "models" / "default"
-        if not (default / "midigen.json").is_file():
-            raise UsageError("no model bundle: pass --model FOLDER or set MIDIGEN_MODEL")
-        model = str(default)
+        raise UsageError("no model bundle: pass --model FOLDER or set MIDIGEN_MODEL")
     if not args.quiet:  # the engine's one line on the provider; not every library's chatter
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("midigen: %(message)s"))
@@ -197,3 +194,15 @@ def _engine(args: argparse.Namespace) -> object:
         return Engine(model, device=args.device, threads=args.threads)
     except (BundleError, EngineError) as e:
         raise UsageError(f"--model: {e}") from None
+
+
+def _shipped_bundle() -> str | None:
+    """The first bundle folder in the `midigen.models` package (as midigen-server picks it)."""
+    from importlib.resources import files
+
+    try:
+        root = Path(str(files("midigen.models")))
+        bundles = sorted(d for d in root.iterdir() if (d / "midigen.json").is_file())
+    except (ModuleNotFoundError, OSError):
+        return None
+    return str(bundles[0]) if bundles else None
