@@ -19,8 +19,10 @@ from pathlib import Path
 
 from . import protocol as p
 from .engine import DEVICES, Engine
+from .generation import BarDone
 from .handlers import Handlers
-from .jobs import Scheduler
+from .jobs import Job, Scheduler
+from .midiout import Loop, LoopBook, MidiError, Player, open_ports
 from .oscserver import Network, OscServer, parse_networks, port_in_use, route
 
 log = logging.getLogger("midigen.daemon")
@@ -66,10 +68,18 @@ class Daemon:
         allow: Sequence[Network] = (),
         max_queue: int = p.DEFAULT_QUEUE,
         max_bar_tokens: int = 512,
+        midi_out: object | None = None,
     ):
+        """`midi_out`: an open MIDI output (anything with send_message) for live loops."""
         self.engine = engine
         self.server = server or OscServer((host, port), allow)
-        self.scheduler = Scheduler(engine, self.server.send, max_queue)
+        self.player = self.loops = None
+        on_bar = None
+        if midi_out is not None:
+            self.player = Player(midi_out, on_swap=self._playing)
+            self.loops = LoopBook(self.player)
+            on_bar = self._on_bar
+        self.scheduler = Scheduler(engine, self.server.send, max_queue, on_bar)
         pong = p.Pong(
             protocol=p.PROTOCOL_VERSION,
             version=version(),
@@ -79,7 +89,9 @@ class Daemon:
             max_tracks=engine.max_tracks,
             controls=controls_text(engine),
         )
-        self.handlers = Handlers(engine, self.scheduler, self.server.send, pong, max_bar_tokens)
+        self.handlers = Handlers(
+            engine, self.scheduler, self.server.send, pong, max_bar_tokens, self.loops
+        )
         route(self.server.dispatcher, self.handlers.handle, self.handlers.addresses())
         self._thread: threading.Thread | None = None
 
@@ -93,12 +105,20 @@ class Daemon:
         return self
 
     def stop(self) -> None:
-        """Stop listening, cancel jobs (clients hear "shutdown"), close the socket."""
+        """Stop listening, cancel jobs (clients hear "shutdown"), silence the MIDI out, close."""
         if self._thread is not None:
             self.server.shutdown()
             self._thread.join(5)
         self.scheduler.stop()
+        if self.player is not None:
+            self.player.close()
         self.server.server_close()
+
+    def _on_bar(self, job: Job, bar: BarDone) -> None:
+        self.loops.add_bar(job.client, job.id, job.piece, job.request, bar)
+
+    def _playing(self, loop: Loop) -> None:
+        self.server.send(loop.owner, p.Playing(job=loop.job, variation=loop.variation))
 
     def __enter__(self) -> Daemon:
         return self.start()
@@ -126,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="CIDR",
         help="also accept clients from these networks, e.g. 192.168.1.0/24 (loopback always)",
+    )
+    parser.add_argument(
+        "--midi-out",
+        metavar="NAME",
+        help="also play loop jobs live on a virtual MIDI output NAME (clock input: 'NAME sync')",
     )
     parser.add_argument(
         "--max-queue", type=int, default=p.DEFAULT_QUEUE, help="jobs that may wait (16)"
@@ -178,11 +203,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         first = first.removeprefix(f"{model}: ")
         return _fail(f"cannot load the model {model}: {first}")
-    daemon = Daemon(engine, server, max_queue=args.max_queue)
+    midi, clock, midi_line = None, None, ""
+    if args.midi_out:
+        try:
+            midi, clock, api = open_ports(args.midi_out)
+        except MidiError as e:
+            server.server_close()
+            return _fail(str(e))
+        midi_line = f", MIDI out '{args.midi_out}' ({api})"
+    daemon = Daemon(engine, server, max_queue=args.max_queue, midi_out=midi)
+    if clock is not None:
+        clock.set_callback(daemon.player.on_midi)
     host, port = daemon.address
     print(
         f"midigen-server {version()}: model {engine.bundle.path.name} on {engine.device}, "
-        f"OSC protocol {p.PROTOCOL_VERSION} on udp {host}:{port}",
+        f"OSC protocol {p.PROTOCOL_VERSION} on udp {host}:{port}{midi_line}",
         flush=True,
     )
     stop = threading.Event()

@@ -14,6 +14,7 @@ from .controls import Controls
 from .engine import Engine
 from .generation import Request
 from .jobs import Client, Job, Rejected, Scheduler, Send
+from .midiout import LoopBook
 from .piece import Piece
 from .sampling import SamplingOptions
 from .uploads import UploadError, Uploads
@@ -32,8 +33,10 @@ class Handlers:
         send: Send,
         pong: p.Pong,
         max_bar_tokens: int = 512,
+        loops: LoopBook | None = None,
     ):
         self.engine, self.scheduler, self.send, self.pong = engine, scheduler, send, pong
+        self.loops = loops  # None without --midi-out
         self.uploads = Uploads()
         self.max_bar_tokens = max_bar_tokens  # lowered by tests: a random model rambles on
 
@@ -121,6 +124,34 @@ class Handlers:
             raise Rejected(p.ErrorCode.not_finished, f"job {m.job} is {job.state}")
         for reply in list(job.replies):
             self.send(client, reply)
+
+    # -- live MIDI out ---------------------------------------------------------------------
+    def _player(self) -> LoopBook:
+        if self.loops is None:
+            raise Rejected(p.ErrorCode.midi_off, "the server was started without --midi-out")
+        return self.loops
+
+    def on_play(self, client: Client, m: p.Play) -> None:
+        loops = self._player()
+        loop = loops.get(client, m.job, m.variation)
+        if loop is None:
+            job = self.scheduler.find(client, m.job)
+            if job is None:
+                raise Rejected(p.ErrorCode.unknown_job, f"job {m.job} is not known")
+            if job.request.mode != "loop":
+                raise _invalid(f"job {m.job} is an {job.request.mode} job, not a loop")
+            which = f"variation {m.variation}" if m.variation else "no variation"
+            raise Rejected(p.ErrorCode.not_finished, f"job {m.job}: {which} finished yet")
+        job = self.scheduler.find(client, m.job)
+        if job is not None:
+            loops.player.set_tempo(job.piece.tempo_at(loop.start), explicit=False)
+        loops.player.play(loop)
+
+    def on_stop(self, client: Client, m: p.Stop) -> None:
+        self._player().player.stop()
+
+    def on_tempo(self, client: Client, m: p.Tempo) -> None:
+        self._player().player.set_tempo(m.bpm)
 
     # -- /generate to a generation request -------------------------------------------------
     def _request(self, piece: Piece, m: p.Generate) -> tuple[Piece, Request]:

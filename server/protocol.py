@@ -69,7 +69,8 @@ class ErrorCode(str, Enum):
     too_large = "a limit in the table above is exceeded"
     queue_full = "the queue is full; nothing was queued; send /generate again later"
     invalid_request = "the request cannot be generated (selection, controls, piece); see text"
-    not_finished = "/result for a job that is still queued or running; its replies are coming"
+    not_finished = "/result or /play for a job (or variation) that is still queued or running"
+    midi_off = "/play, /stop or /tempo to a server started without --midi-out"
     internal = "a server bug; logged with a traceback; the server keeps running"
 
 
@@ -297,6 +298,37 @@ class Result(Message):
     job: Job
 
 
+class Play(Message):
+    """Loop a finished variation of a loop job on the --midi-out port: at once when stopped,
+    else from the next loop boundary. While it plays, each variation of the client's loop jobs
+    that finishes is swapped in at the next boundary."""
+
+    address = PREFIX + "/play"
+    incoming = True
+    reply_port: ReplyPort
+    job: Job
+    variation: Annotated[
+        int, _int("variation, 1-based; 0 = the newest finished", 0, MAX_VARIATIONS)
+    ]
+
+
+class Stop(Message):
+    """Stop the MIDI out: every sounding note gets its note-off, then all-notes-off."""
+
+    address = PREFIX + "/stop"
+    incoming = True
+    reply_port: ReplyPort
+
+
+class Tempo(Message):
+    """Tempo of the free-running MIDI out (without the DAW's MIDI clock); else the piece's."""
+
+    address = PREFIX + "/tempo"
+    incoming = True
+    reply_port: ReplyPort
+    bpm: Annotated[float, Field(description="quarters per minute", ge=20, le=400)]
+
+
 # -- server to client ----------------------------------------------------------------------
 class Pong(Message):
     """Answer to /ping: what this server speaks and runs."""
@@ -391,6 +423,15 @@ class Cancelled(Message):
         Literal["cancel", "superseded", "shutdown"],
         Field(description="/cancel, a newer job of the client on a shared track, or exit"),
     ]
+
+
+class Playing(Message):
+    """A loop started playing on the MIDI out (after /play, or swapped in at a boundary)."""
+
+    address = PREFIX + "/playing"
+    incoming = False
+    job: Job
+    variation: Variation
 
 
 class Error(Message):

@@ -83,8 +83,9 @@ def bmw():
 
 
 def uploaded(client, job, piece):
+    since = len(client.inbox)
     count = client.upload(job, piece)
-    reply = client.wait(lambda m: getattr(m, "job", None) == job, WAIT)
+    reply = client.wait(lambda m: getattr(m, "job", None) == job, WAIT, since)
     assert reply == p.Uploaded(job=job, notes=count), reply
     return count
 
@@ -197,6 +198,8 @@ def test_bad_messages_get_errors_and_the_server_survives(serve, clients, bmw, ca
         (("/midigen/upload/track", port, 4, 1, 0, 0, ""), 4, "no_upload"),
         (("/midigen/cancel", port, 77), 77, "unknown_job"),
         (("/midigen/result", port, 77), 77, "unknown_job"),
+        (("/midigen/play", port, 1, 0), 1, "midi_off"),  # no --midi-out
+        (("/midigen/stop", port), -1, "midi_off"),
         (("/midigen/upload/notes", port, 5, 1, *[60, 0.0, 1.0, 90] * 257), 5, "bad_message"),
     ]
     for args, job, code in cases:

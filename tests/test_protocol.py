@@ -67,6 +67,9 @@ SAMPLES = {
     p.Generate: [9001, 7, "loop", 3, 0.75, 0.5, 42, 1, 0, 1, 1, 4, -1, 5, 1, 2, -1, -1],
     p.Cancel: [9001, 7],
     p.Result: [9001, 7],
+    p.Play: [9001, 7, 0],
+    p.Stop: [9001],
+    p.Tempo: [9001, 96],
     p.Pong: [1, "0.1.0", "m", "cpu", 8, 8, "density=1..10"],
     p.Uploaded: [7, 2],
     p.Accepted: [7, 0],
@@ -75,6 +78,7 @@ SAMPLES = {
     p.Bar: [7, 1, 2, 3, 1, 8.0, 12.0],
     p.Done: [7, 1, 4, 0.5, 100.0, 150.0, 300.0, 99, 1234],
     p.Cancelled: [7, "superseded"],
+    p.Playing: [7, 2],
     p.Error: [-1, "bad_message", "text"],
 }
 
