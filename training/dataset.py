@@ -347,9 +347,10 @@ def examples(pieces: Callable[[np.random.Generator], Iterator[Piece]], vocab: Vo
 
     An epoch visits every piece, drawing about one window per W usable bars, so each bar is
     seen about once per epoch and long quartets weigh more than 16-bar folk songs, in
-    proportion to their music. Pieces wait in a buffer and windows are drawn from random
-    buffered pieces, which mixes the collections: one cache file holds hundreds of tunes of
-    one kind. Memory stays at `buffer` pieces.
+    proportion to their music. Pieces wait in a buffer and windows are drawn from buffered
+    pieces at random, weighted by the windows each has left (so any stretch of the stream is
+    weighted by bars, not by works), which mixes the collections: one cache file holds hundreds
+    of tunes of one kind. Memory stays at `buffer` pieces.
     """
     stats = Counter() if stats is None else stats
     epoch = 0
@@ -357,7 +358,7 @@ def examples(pieces: Callable[[np.random.Generator], Iterator[Piece]], vocab: Vo
         rng = np.random.default_rng([seed, epoch])
         source = pieces(rng)
         pool: list[list] = []  # [piece, usable bars, windows left]
-        exhausted = False
+        exhausted, produced = False, 0
         while True:
             while not exhausted and len(pool) < buffer:
                 piece = next(source, None)
@@ -372,7 +373,8 @@ def examples(pieces: Callable[[np.random.Generator], Iterator[Piece]], vocab: Vo
                 pool.append([piece, ok, max(1, round(int(ok.sum()) / cfg.window_bars))])
             if not pool:
                 break
-            i = int(rng.integers(len(pool)))
+            left_all = np.array([entry[2] for entry in pool], dtype=np.float64)
+            i = int(rng.choice(len(pool), p=left_all / left_all.sum()))
             piece, ok, left = pool[i]
             try:
                 example = make_example(piece, vocab, cfg, rng, ok)
@@ -389,16 +391,20 @@ def examples(pieces: Callable[[np.random.Generator], Iterator[Piece]], vocab: Vo
                 continue
             stats["examples"] += 1
             stats[f"kind_{example.kind}"] += 1
+            produced += 1
             yield example
         epoch += 1
         stats["epochs"] = epoch
+        if not produced:  # nothing usable at all: an endless stream would spin forever
+            return
 
 
 def fixed_examples(pieces: Callable, vocab: Vocabulary, n: int, cfg: Config = Config(),
                    seed: int = 1234) -> list[np.ndarray]:  # fmt: skip
-    """The same n examples on every call (the validation set: comparable across runs)."""
+    """The same n examples on every call (the validation set: comparable across runs). The
+    buffer holds the whole valid split (~750 works), so the set spreads over all of it."""
     out = []
-    for example in examples(pieces, vocab, cfg, seed=seed, epochs=None, buffer=256):
+    for example in examples(pieces, vocab, cfg, seed=seed, epochs=None, buffer=4096):
         out.append(example.tokens)
         if len(out) >= n:
             break
@@ -426,22 +432,31 @@ def _stats(args: argparse.Namespace) -> None:
     lengths_arr = np.array(lengths)
     pct = np.percentile(lengths_arr, [10, 50, 90, 99, 100]).round().astype(int).tolist()
     tried = counts["examples"] + counts["dropped"]
-    print(f"{len(lengths)} examples of split {args.split} in {seconds:.1f} s "
-          f"({len(lengths) / seconds:.0f} examples/s, {lengths_arr.sum() / seconds:.0f} tokens/s),"
-          f" {counts['pieces']} pieces read ({counts['pieces_unusable']} without usable bars)")
+    print(
+        f"{len(lengths)} examples of split {args.split} in {seconds:.1f} s "
+        f"({len(lengths) / seconds:.0f} examples/s, {lengths_arr.sum() / seconds:.0f} tokens/s),"
+        f" {counts['pieces']} pieces read ({counts['pieces_unusable']} without usable bars)"
+    )
     print(f"tokens per example: mean {lengths_arr.mean():.0f}, p10/p50/p90/p99/max {pct}")
-    print(f"over {cfg.context} tokens: {overfull} kept with half the tracks"
-          f" ({overfull / max(1, len(lengths)):.2%}), {counts['dropped']} of {tried} dropped"
-          f" ({counts['dropped'] / max(1, tried):.2%})")
-    print(f"tracks per example: mean {np.mean(tracks):.2f}, max {max(tracks)}; holes per example:"
-          f" mean {np.mean(holes):.2f}")
+    print(
+        f"over {cfg.context} tokens: {overfull} kept with half the tracks"
+        f" ({overfull / max(1, len(lengths)):.2%}), {counts['dropped']} of {tried} dropped"
+        f" ({counts['dropped'] / max(1, tried):.2%})"
+    )
+    print(
+        f"tracks per example: mean {np.mean(tracks):.2f}, max {max(tracks)}; holes per example:"
+        f" mean {np.mean(holes):.2f}"
+    )
     kinds = ", ".join(f"{k} {counts['kind_' + k]}" for k in KINDS)
     print(f"kinds: {kinds}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.dataset", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.dataset",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("stats", help="length percentiles, drops and speed of the example stream")
     st.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)

@@ -1,0 +1,420 @@
+"""Train the default model: a small Hugging Face GPT2 from scratch on the midigen language.
+
+    python -m training.train --out ~/.cache/midigen/runs/base --max-minutes 180 [--resume]
+                             [--export midigen-base]
+
+A plain PyTorch loop (nanoGPT-style): AdamW, linear warmup then cosine decay, gradient
+clipping, periodic validation on a fixed set of validation-split examples, checkpoints every
+few minutes. Examples come from training/dataset.py in length-sorted batches of about
+`--batch-tokens` tokens each, padded on the right, each starting at position 0 as the server's
+prompts do (no packing of several examples into one row).
+
+Loss. Every token of an example is a target except padding and the track headers' `inst:` and
+control tokens and the velocity/microtiming mode tokens: those are the user's choices, never
+something the model must guess, and predicting them only adds noise. Prompt tokens (the context
+bars) stay in the loss: they are real music the model must learn to read, and at this data size
+they are most of the signal. The answer (everything after the last <track_end>: the fill
+sections and <end>, which is what the server samples) is weighted `--fill-weight` (2) times,
+so the infill task is not drowned by context bars. Validation reports both the NLL per answer
+token (`valid_fill`, the number that matters for the server and the one `best/` is chosen by)
+and per weighted-in token (`valid_all`).
+
+Output folder (`--out`, outside git): `last/` (HF model + trainer.pt: optimizer, step, schedule,
+RNG), `best/` (HF model with the lowest valid_fill), `log.jsonl`. `--resume` continues from
+`last/`; the data stream is reseeded from (seed, step), so a resumed run sees fresh windows
+rather than the ones it already trained on. config.json carries `midigen_window_bars` and
+`midigen_max_tracks`, which `midigen-export` writes into the bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from midigen.server import vocab as vocab_mod
+from midigen.server.vocab import CONTROL_FAMILIES, Vocabulary
+from training import corpus
+from training import dataset as ds
+
+DEFAULT_RUNS = Path.home() / ".cache" / "midigen" / "runs"
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+def batches(stream: Iterable[np.ndarray], batch_tokens: int, pad: int, seed: int,
+            buffer: int = 512) -> Iterator[torch.Tensor]:  # fmt: skip
+    """Right-padded (B, L) batches of about `batch_tokens` tokens (padding included).
+
+    Examples are read `buffer` at a time and sorted by length, so a batch holds examples of
+    similar length and padding stays small; the batches of a buffer go out in random order.
+    """
+    rng = np.random.default_rng(seed)
+    it = iter(stream)
+    while True:
+        chunk = [x for _, x in zip(range(buffer), it)]
+        if not chunk:
+            return
+        chunk.sort(key=len)
+        groups, group, longest = [], [], 0
+        for x in chunk:
+            longest_if = max(longest, len(x))
+            if group and longest_if * (len(group) + 1) > batch_tokens:
+                groups.append(group)
+                group, longest_if = [], len(x)
+            group.append(x)
+            longest = longest_if
+        groups.append(group)
+        for i in rng.permutation(len(groups)):
+            yield pad_batch(groups[i], pad)
+
+
+def pad_batch(rows: list[np.ndarray], pad: int) -> torch.Tensor:
+    out = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.from_numpy(r.astype(np.int64))
+    return out
+
+
+class Weights:
+    """Per-target loss weights (see the module docstring) computed from the token ids."""
+
+    def __init__(self, vocab: Vocabulary, fill_weight: float):
+        given = torch.zeros(len(vocab), dtype=torch.bool)
+        for family in ("inst", *CONTROL_FAMILIES):
+            given[vocab[family].start : vocab[family].stop] = True
+        for name in ("<vel_on>", "<vel_off>", "<mt_on>", "<mt_off>", "<pad>"):
+            given[vocab.special(name)] = True
+        self.given = given
+        self.track_end = vocab.special("<track_end>")
+        self.fill_weight = fill_weight
+
+    def __call__(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weights, answer mask) for the targets ids[:, 1:]."""
+        targets = ids[:, 1:]
+        pos = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+        last_end = torch.where(ids == self.track_end, pos, -1).max(dim=1, keepdim=True).values
+        answer = (pos > last_end)[:, 1:] & ~self.given.to(ids.device)[targets]
+        kept = ~self.given.to(ids.device)[targets]
+        weights = kept.float() + answer.float() * (self.fill_weight - 1)
+        return weights, answer
+
+
+def token_nll(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """NLL of every target ids[:, 1:] (B, L-1), in float32."""
+    logits = model(input_ids=ids).logits[:, :-1].float()
+    return F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def model_config(vocab: Vocabulary, args: argparse.Namespace):  # noqa: ANN201 - GPT2Config
+    from transformers import GPT2Config
+
+    return GPT2Config(
+        vocab_size=len(vocab),
+        n_positions=args.context,
+        n_embd=args.width,
+        n_layer=args.layers,
+        n_head=args.heads,
+        resid_pdrop=args.dropout,
+        embd_pdrop=args.dropout,
+        attn_pdrop=args.dropout,
+        bos_token_id=vocab.special("<piece>"),
+        eos_token_id=vocab.special("<end>"),
+        pad_token_id=vocab.special("<pad>"),
+        midigen_window_bars=args.window_bars,
+        midigen_max_tracks=args.max_tracks,
+        midigen_language_version=vocab.document["version"],
+    )
+
+
+def lr_at(step: int, total: int, args: argparse.Namespace) -> float:
+    """Linear warmup, then cosine from --lr down to --lr / 10 at `total` steps."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min(1.0, (step - args.warmup) / max(1, total - args.warmup))
+    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, valid: list[np.ndarray], weights: Weights, pad: int,
+             device: str, batch_tokens: int) -> dict:  # fmt: skip
+    """Mean NLL per answer token and per weighted-in token over the fixed validation set."""
+    model.eval()
+    fill = fill_n = total = total_n = 0.0
+    rows = sorted(valid, key=len)
+    for ids in batches(rows, batch_tokens, pad, seed=0, buffer=len(rows) or 1):
+        ids = ids.to(device)
+        nll = token_nll(model, ids)
+        w, answer = weights(ids)
+        kept = w > 0
+        fill += float(nll[answer].sum())
+        fill_n += float(answer.sum())
+        total += float(nll[kept].sum())
+        total_n += float(kept.sum())
+    model.train()
+    return {"valid_fill": fill / max(1, fill_n), "valid_all": total / max(1, total_n),
+            "valid_fill_tokens": int(fill_n)}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save(model: torch.nn.Module, folder: Path, vocab: Vocabulary, trainer: dict | None = None
+         ) -> None:  # fmt: skip
+    """Write to a temporary folder and rename, so a run killed mid-save keeps the last good one."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    (tmp / "language.json").write_text(vocab.to_json())
+    if trainer is not None:
+        torch.save(trainer, tmp / "trainer.pt")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export(best: Path, name: str) -> None:
+    """The shipped bundle comes from the project's own exporter, parity checks included."""
+    exe = Path(sys.executable).parent / "midigen-export"
+    cmd = [str(exe) if exe.exists() else "midigen-export", str(best), "-o",
+           str(REPO / "models" / name), "--optimize"]  # fmt: skip
+    print("exporting:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--out", type=Path, default=DEFAULT_RUNS / "base", help="run folder")
+    p.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument("--seed", type=int, default=0)
+    # model (defaults: ~5M parameters, sized for a 2-core CPU)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--context", type=int, default=1024)
+    p.add_argument("--dropout", type=float, default=0.0)
+    # data
+    p.add_argument("--window-bars", type=int, default=4)
+    p.add_argument("--max-tracks", type=int, default=8)
+    p.add_argument("--batch-tokens", type=int, default=8192, help="tokens per batch, padding in")
+    p.add_argument("--fill-weight", type=float, default=2.0)
+    # optimisation
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=0,
+        help="schedule length; 0: estimated from --max-minutes after 20 steps",
+    )
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this much time")
+    # bookkeeping
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--eval-examples", type=int, default=300)
+    p.add_argument("--save-minutes", type=float, default=10.0)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--export", metavar="NAME", help="at the end: midigen-export best/ to "
+                   "models/NAME --optimize")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if not args.max_steps and not args.max_minutes:
+        p.error("give --max-steps or --max-minutes")
+    return args
+
+
+def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:  # noqa: ANN001
+    """Train as `args` say. The piece sources default to the cached corpus splits; tests pass
+    in-memory ones (`dataset.list_pieces`). Returns the final step and validation numbers."""
+    from tqdm import tqdm
+    from transformers import GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one "Writing model shards" bar per checkpoint is noise
+
+    began = time.time()
+    torch.set_num_threads(args.threads)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
+        else args.device  # fmt: skip
+    vocab = vocab_mod.load()
+    pad = vocab.special("<pad>")
+    cfg = ds.Config(window_bars=args.window_bars, max_tracks=args.max_tracks,
+                    context=args.context)  # fmt: skip
+    train_pieces = train_pieces or ds.cache_pieces(args.cache, "train")
+    valid_pieces = valid_pieces or ds.cache_pieces(args.cache, "valid")
+    args.out.mkdir(parents=True, exist_ok=True)
+    last, best_dir = args.out / "last", args.out / "best"
+
+    state = {"step": 0, "total": args.max_steps, "best": float("inf"), "tokens": 0,
+             "seconds": 0.0}  # fmt: skip
+    if args.resume and (last / "trainer.pt").exists():
+        model = GPT2LMHeadModel.from_pretrained(last)
+        trainer = torch.load(last / "trainer.pt", weights_only=False)
+        state.update(trainer["state"])
+        if args.max_steps:
+            state["total"] = args.max_steps
+        torch.set_rng_state(trainer["torch_rng"])
+        print(f"resumed from {last} at step {state['step']}", flush=True)
+    else:
+        torch.manual_seed(args.seed)
+        model = GPT2LMHeadModel(model_config(vocab, args))
+        trainer = None
+    model.to(device)
+    params = sum(p.numel() for p in model.parameters())
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr, betas=(0.9, 0.95), fused=device == "cuda",
+    )  # fmt: skip
+    if trainer is not None:
+        optimizer.load_state_dict(trainer["optimizer"])
+    weights = Weights(vocab, args.fill_weight)
+    valid = ds.fixed_examples(valid_pieces, vocab, args.eval_examples, cfg)
+    eval_tokens = max(args.batch_tokens, 4 * args.context)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" \
+        else torch.autocast("cpu", enabled=False)  # fmt: skip
+
+    stream = ds.examples(train_pieces, vocab, cfg, seed=args.seed * 1_000_003 + state["step"])
+    data = batches((e.tokens for e in stream), args.batch_tokens, pad, seed=state["step"])
+    log = open(args.out / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    print(f"model: {params / 1e6:.2f}M parameters, {args.layers}x{args.width}, context "
+          f"{args.context}; device {device}, {args.threads} threads; valid: {len(valid)} "
+          f"examples", flush=True)  # fmt: skip
+
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+
+    def checkpoint() -> None:
+        save(
+            model,
+            last,
+            vocab,
+            {
+                "state": state,
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "args": vars(args),
+            },
+        )
+
+    def validate() -> dict:
+        with autocast:
+            result = evaluate(model, valid, weights, pad, device, eval_tokens)
+        if result["valid_fill"] < state["best"]:
+            state["best"] = result["valid_fill"]
+            save(model, best_dir, vocab)
+        return result
+
+    segment_start, segment_steps, segment_tokens, step_seconds = time.time(), 0, 0, 0.0
+    last_save = time.time()
+    bar = tqdm(total=state["total"] or None, initial=state["step"], unit="step",
+               disable=args.no_progress, dynamic_ncols=True)  # fmt: skip
+    result: dict = {}
+    model.train()
+    try:
+        while True:
+            elapsed = time.time() - segment_start
+            if state["total"] and state["step"] >= state["total"]:
+                break
+            if args.max_minutes and elapsed > args.max_minutes * 60:
+                break
+            if stop["now"]:
+                break
+            t0 = time.time()
+            ids = next(data).to(device)
+            lr = lr_at(state["step"], state["total"] or 10**9, args)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with autocast:
+                nll = token_nll(model, ids)
+            w, _answer = weights(ids)
+            loss = (nll * w).sum() / w.sum().clamp(min=1)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            optimizer.step()
+            real = int((ids != pad).sum())
+            state["step"] += 1
+            state["tokens"] += real
+            segment_steps += 1
+            segment_tokens += real
+            step_seconds += time.time() - t0
+            elapsed = time.time() - segment_start
+            if not state["total"] and segment_steps == 20:  # fix the schedule from the step time
+                left = args.max_minutes * 60 - elapsed
+                state["total"] = state["step"] + int(0.9 * left / (elapsed / segment_steps))
+                bar.total = state["total"]
+            tok_s = segment_tokens / max(step_seconds, 1e-9)  # training only, evaluation apart
+            entry = {"step": state["step"], "loss": round(loss.item(), 4), "lr": lr,
+                     "grad_norm": round(float(norm), 3), "tokens_per_s": round(tok_s),
+                     "batch": list(ids.shape), "minutes": round(elapsed / 60, 2)}  # fmt: skip
+            if state["step"] % args.eval_every == 0:
+                result = validate()
+                entry.update(result)
+                tqdm.write(f"step {state['step']}: loss {loss.item():.3f} valid_fill "
+                           f"{result['valid_fill']:.3f} valid_all {result['valid_all']:.3f} "
+                           f"{tok_s:.0f} tok/s")  # fmt: skip
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_s:.0f}", lr=f"{lr:.1e}")
+            if time.time() - last_save > args.save_minutes * 60:
+                checkpoint()
+                last_save = time.time()
+    finally:  # whatever stopped the loop, keep what was learned
+        bar.close()
+        state["seconds"] += time.time() - segment_start
+        checkpoint()
+    if segment_steps and state["step"] % args.eval_every:
+        result = validate()
+        log.write(json.dumps({"step": state["step"], **result}) + "\n")
+        checkpoint()  # `best` may have moved
+    log.close()
+    tok_s = segment_tokens / max(step_seconds, 1e-9)
+    summary = {"step": state["step"], "tokens": state["tokens"], "best_valid_fill": state["best"],
+               "tokens_per_s": round(tok_s), "parameters": params,
+               "minutes": round((time.time() - began) / 60, 2), **result}  # fmt: skip
+    print(json.dumps(summary), flush=True)
+    if args.export:
+        export(best_dir, args.export)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
