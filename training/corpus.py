@@ -241,11 +241,15 @@ def _is_cached(cache: Path, source: str) -> bool:
         return False
 
 
-def _decode(notes: np.ndarray, meta: dict) -> Iterator[tuple[str, Piece]]:
+def _decode(notes: np.ndarray, meta: dict, wanted: list[bool] | None = None
+            ) -> Iterator[tuple[str, Piece]]:  # fmt: skip
     # Rows were written work by work, track by track, notes sorted: no sorting needed here.
+    # Works not `wanted` (other splits) are skipped before any Note is built.
     work_col = notes[:, 0].astype(np.int64)
     bounds = np.searchsorted(work_col, np.arange(len(meta["works"]) + 1))
     for w, info in enumerate(meta["works"]):
+        if wanted is not None and not wanted[w]:
+            continue
         block = notes[bounds[w] : bounds[w + 1]]
         tracks = [Track(program=p, is_drum=d, name=n) for p, d, n in info["tracks"]]
         ints = block[:, [1, 3, 5]].astype(np.int64).tolist()
@@ -320,9 +324,7 @@ def load_cache_file(path: Path | str, split: str | None = "train"
         return
     wanted = [split is None or split_of(w["id"]) == split for w in meta["works"]]
     if any(wanted):
-        for (work_id, piece), keep in zip(_decode(notes, meta), wanted):
-            if keep:
-                yield work_id, piece
+        yield from _decode(notes, meta, wanted)
 
 
 def load_cached_items(cache: Path | str = DEFAULT_CACHE, split: str | None = "train"
