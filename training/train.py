@@ -261,6 +261,7 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one "Writing model shards" bar per checkpoint is noise
+    hf_logging.set_verbosity_error()  # right padding without attention_mask is intended: causal
 
     began = time.time()
     torch.set_num_threads(args.threads)
