@@ -449,6 +449,18 @@ def _stats(args: argparse.Namespace) -> None:
     )
     kinds = ", ".join(f"{k} {counts['kind_' + k]}" for k in KINDS)
     print(f"kinds: {kinds}")
+    if args.epoch:  # one window per W usable bars of every piece, as `examples` draws them
+        began = time.perf_counter()
+        windows = works = 0
+        for piece in cache_pieces(args.cache, args.split)(np.random.default_rng(0)):
+            ok = usable_bars(piece, vocab)
+            works += 1
+            windows += max(1, round(int(ok.sum()) / cfg.window_bars)) if ok.any() else 0
+        tokens = windows * lengths_arr.mean()
+        print(
+            f"one epoch: {works} works, {windows} windows, ~{tokens / 1e6:.1f}M tokens at the"
+            f" mean above (counted in {time.perf_counter() - began:.0f} s)"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -466,6 +478,7 @@ def main(argv: list[str] | None = None) -> None:
     st.add_argument("--window-bars", type=int, default=Config.window_bars)
     st.add_argument("--max-tracks", type=int, default=Config.max_tracks)
     st.add_argument("--context", type=int, default=Config.context)
+    st.add_argument("--epoch", action="store_true", help="also count the windows of one epoch")
     args = parser.parse_args(argv)
     _stats(args)
 
