@@ -285,6 +285,14 @@ def _build(piece: Piece, vocab: Vocabulary, cfg: Config, rng: np.random.Generato
             for b in fill_bars:
                 window.tracks[t].bars[b] = []
                 emptied.append((t, b))
+    wrap = len(bars) - 1
+    if kind == "loop" and bars[wrap] in [bars[b] for b in fill_bars] and rng.random() < 0.5:
+        # A one-step loop's wrap bar is its first hole bar again. The server shows what that bar
+        # held before generating (often nothing, for a new loop): half the time the wrap is
+        # silent, so an empty wrap bar does not teach "the loop starts empty".
+        for t in range(len(fill_tracks)):
+            window.tracks[t].bars[wrap] = []
+            emptied.append((t, wrap))
     controls = _controls(vocab, window, holes, rng, cfg.any_control)
     tokens = encode(window, vocab, holes, controls, velocity, microtiming)
     return Example(np.array(tokens, dtype=np.int16), kind, window, holes, bars, tracks, shift,
