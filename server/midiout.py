@@ -29,7 +29,7 @@ from .piece import Note
 log = logging.getLogger("midigen.midiout")
 
 NOTE_ON, NOTE_OFF, CONTROL = 0x90, 0x80, 0xB0
-ALL_NOTES_OFF, SUSTAIN = 123, 64
+ALL_NOTES_OFF = 123
 CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 MELODIC_CHANNELS = [c for c in range(16) if c != 9]
 
@@ -139,8 +139,7 @@ class Player:
         with self._lock:
             self.playing = False
             self._release()
-            for ch in range(16):
-                self._send((CONTROL | ch, SUSTAIN, 0))
+            for ch in range(16):  # one message a channel: a JACK period holds ~40 events
                 self._send((CONTROL | ch, ALL_NOTES_OFF, 0))
         self._wake.set()
 

@@ -1,27 +1,24 @@
 """The OSC protocol, version 1: every message as a pydantic model, the limits and the error codes.
 
 docs/osc-protocol.md is the contract the DAW clients are written against. Its reference part
-(messages, arguments, ranges, limits, error codes) is generated from this module
-(`python -m midigen.server.protocol --write docs/osc-protocol.md`) and a test fails when the two
-differ, so the document cannot drift from what the server parses and sends.
+(messages, arguments, ranges, limits, error codes) is generated from this module by
+protocoldoc.py, and a test fails when the two differ, so the document cannot drift from what the
+server parses and sends.
 
-Arguments are positional, as OSC has no names; a model's field order is the wire order. A
-message may end with a repeated group (notes, selections): its fields repeat until the end.
-Validation is strict: an int argument must be an OSC int (a float, string or bool is refused);
-a float argument takes an OSC float or int. Indices on the wire (tracks, bars, variations)
-count from 1, as a DAW shows them.
+Arguments are positional (oscmessage.py). Validation is strict: an int argument must be an OSC
+int (a float, string or bool is refused); a float argument takes an OSC float or int. Indices
+on the wire (tracks, bars, variations) count from 1, as a DAW shows them.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
 from enum import Enum
-from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pythonosc.osc_message_builder import OscMessageBuilder
+from pydantic import BaseModel, ConfigDict, Field
+
+from .oscmessage import BadMessage as BadMessage  # re-exported: handlers catch p.BadMessage
+from .oscmessage import Message
 
 PROTOCOL_VERSION = 1
 PREFIX = "/midigen"
@@ -74,10 +71,6 @@ class ErrorCode(str, Enum):
     internal = "a server bug; logged with a traceback; the server keeps running"
 
 
-class BadMessage(ValueError):
-    """A message that does not parse; the text is one line for /midigen/error."""
-
-
 # Field shorthands: strict ints; floats take ints too (pydantic's strict float does).
 def _int(description: str, lo: int | None = None, hi: int | None = None) -> Any:
     return Field(description=description, ge=lo, le=hi)
@@ -98,79 +91,6 @@ Velocity = Annotated[int, _int("MIDI velocity", 1, 127)]
 Flag = Annotated[int, _int("0 off, 1 on", 0, 1)]
 Any1 = Annotated[int, _int("level 1-10, or -1 for any", -1, 10)]
 AnyDur = Annotated[int, _int("duration class 0 (32nd) .. 5 (whole), or -1 for any", -1, 5)]
-
-
-class Message(BaseModel):
-    """One OSC message; subclasses set `address` and `incoming` (client to server or back)."""
-
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
-    address: ClassVar[str]
-    incoming: ClassVar[bool]
-
-    @classmethod
-    def group(cls) -> tuple[str, type[BaseModel]] | None:
-        """The trailing repeated group (field name, item model), if the message has one."""
-        for name, info in cls.model_fields.items():
-            if get_origin(info.annotation) is list:
-                return name, get_args(info.annotation)[0]
-        return None
-
-    @classmethod
-    def from_args(cls, args: Sequence[Any]) -> Message:
-        """Parse positional OSC arguments; BadMessage says what is wrong in one line."""
-        group = cls.group()
-        fixed = [n for n in cls.model_fields if group is None or n != group[0]]
-        values: dict[str, Any] = dict(zip(fixed, args))
-        rest = list(args[len(fixed) :])
-        if len(args) < len(fixed) or (group is None and rest):
-            want = len(fixed)
-            raise BadMessage(f"{cls.address} takes {want} arguments, got {len(args)}")
-        if group is not None:
-            name, item = group
-            width = len(item.model_fields)
-            if len(rest) % width:
-                raise BadMessage(f"{cls.address}: the {name} groups take {width} arguments each")
-            keys = list(item.model_fields)
-            values[name] = [
-                dict(zip(keys, rest[i : i + width])) for i in range(0, len(rest), width)
-            ]
-        try:
-            return cls.model_validate(values)
-        except ValidationError as e:
-            err = e.errors()[0]
-            where = ".".join(str(x) for x in err["loc"])
-            raise BadMessage(
-                f"{cls.address} {where}: {err['msg']} (got {err['input']!r})"
-            ) from None
-
-    def to_args(self) -> list[tuple[str, Any]]:
-        """(OSC type tag, value) pairs in wire order, the group flattened."""
-        out = []
-        for name, info in type(self).model_fields.items():
-            value = getattr(self, name)
-            if isinstance(value, list):
-                for item in value:
-                    out += [
-                        (_tag(i.annotation), getattr(item, n))
-                        for n, i in type(item).model_fields.items()
-                    ]
-            else:
-                out.append((_tag(info.annotation), value))
-        return out
-
-    def encode(self) -> bytes:
-        builder = OscMessageBuilder(self.address)
-        for tag, value in self.to_args():
-            builder.add_arg(float(value) if tag == "f" else value, tag)
-        return builder.build().dgram
-
-
-def _tag(annotation: Any) -> str:
-    if annotation is int:
-        return "i"
-    if annotation is float:
-        return "f"
-    return "s"
 
 
 class NoteArgs(BaseModel):
@@ -454,84 +374,3 @@ OUTGOING = {c.address: c for c in MESSAGES if not c.incoming}
 
 def error(job: int, code: ErrorCode, text: str) -> Error:
     return Error(job=job, code=code.name, message=text)
-
-
-# -- the reference part of docs/osc-protocol.md --------------------------------------------
-BEGIN = "<!-- BEGIN GENERATED: python -m midigen.server.protocol --write docs/osc-protocol.md -->"
-END = "<!-- END GENERATED -->"
-
-
-def _range(info: Any) -> str:
-    if get_origin(info.annotation) is Literal:
-        return " \\| ".join(f"`{a}`" for a in get_args(info.annotation))
-    lo = hi = None
-    for m in info.metadata:
-        lo = getattr(m, "ge", lo)
-        hi = getattr(m, "le", hi)
-        if getattr(m, "gt", None) is not None:
-            lo = f"> {m.gt}"
-        if getattr(m, "max_length", None) is not None and info.annotation is str:
-            hi = f"{m.max_length} chars"
-    if lo is None and hi is None:
-        return ""
-    if isinstance(lo, str):
-        return lo + (f", <= {hi}" if hi is not None else "")
-    if hi is None:
-        return f">= {lo}"
-    return f"{lo}..{hi}" if lo is not None else f"<= {hi}"
-
-
-def _rows(model: type[BaseModel], repeated: bool = False) -> list[str]:
-    rows = []
-    for name, info in model.model_fields.items():
-        if get_origin(info.annotation) is list:
-            item = get_args(info.annotation)[0]
-            rows += _rows(item, repeated=True)
-            continue
-        label = f"{name} (repeated)" if repeated else name
-        rows.append(f"| {label} | {_tag(info.annotation)} | {_range(info)} | {info.description} |")
-    return rows
-
-
-def signature(cls: type[Message]) -> str:
-    """The type tags of a message, the repeated group in brackets: `iiis[ifi]...`."""
-    tags = "".join(
-        _tag(i.annotation)
-        for i in cls.model_fields.values()
-        if get_origin(i.annotation) is not list
-    )
-    group = cls.group()
-    if group:
-        tags += "[" + "".join(_tag(i.annotation) for i in group[1].model_fields.values()) + "]..."
-    return tags
-
-
-def reference_markdown() -> str:
-    """Messages, limits and error codes, as docs/osc-protocol.md shows them."""
-    out = [BEGIN, "", f"### Messages (protocol version {PROTOCOL_VERSION})", ""]
-    for title, incoming in (("Client to server", True), ("Server to client", False)):
-        out += [f"#### {title}", ""]
-        for cls in (c for c in MESSAGES if c.incoming == incoming):
-            out += [f"##### `{cls.address}` `{signature(cls)}`", "", cls.__doc__.strip(), ""]
-            out += ["| argument | type | range | meaning |", "|---|---|---|---|"]
-            out += _rows(cls) + [""]
-    out += ["### Limits", "", "| limit | value | note |", "|---|---|---|"]
-    out += [f"| {name} | {value:,} | {note} |" for name, value, note in LIMITS]
-    out += ["", "### Error codes", "", "| code | meaning |", "|---|---|"]
-    out += [f"| `{c.name}` | {c.value} |" for c in ErrorCode]
-    return "\n".join(out + ["", END])
-
-
-def write_reference(path: Path) -> None:
-    """Replace the generated part of the protocol document."""
-    text = path.read_text()
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    path.write_text(head + reference_markdown() + tail)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
-        write_reference(Path(sys.argv[2]))
-    else:
-        print(reference_markdown())

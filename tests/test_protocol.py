@@ -13,14 +13,15 @@ from midigen.server import generation
 from midigen.server import protocol as p
 from midigen.server.handlers import Handlers
 from midigen.server.oscserver import OscServer, mapped_addresses, route
+from midigen.server.protocoldoc import reference_markdown
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "osc-protocol.md"
 
 
 def test_the_generated_reference_in_the_doc_is_current():
     text = DOC.read_text()
-    assert p.reference_markdown() in text, (
-        "docs/osc-protocol.md is out of date: python -m midigen.server.protocol --write "
+    assert reference_markdown() in text, (
+        "docs/osc-protocol.md is out of date: python -m midigen.server.protocoldoc --write "
         "docs/osc-protocol.md"
     )
     assert f"version {p.PROTOCOL_VERSION}" in text.splitlines()[0]
