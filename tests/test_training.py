@@ -167,3 +167,16 @@ def test_run_checkpoints_and_resumes(tmp_path):
     assert state["step"] == 5 and state["tokens"] > 0
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert steps[:3] == [1, 2, 3] and steps[-1] == 5
+
+
+def test_ngram_baseline_is_a_distribution_and_fits_its_data():
+    from training.evaluate import NGram
+
+    stream = ds.examples(ds.list_pieces(PIECES), VOCAB, seed=1)
+    seqs = [next(stream).tokens for _ in range(30)]
+    model = NGram(seqs, len(VOCAB))
+    prefix = seqs[0][:7].astype(np.int64)
+    total = sum(np.exp(-model.nll(np.append(prefix, w))[-1]) for w in range(len(VOCAB)))
+    assert total == pytest.approx(1.0, abs=1e-6)
+    seen, unseen = model.nll(seqs[0]).mean(), NGram(seqs[1:2], len(VOCAB)).nll(seqs[0]).mean()
+    assert seen < unseen
