@@ -94,6 +94,7 @@ def output_paths(output: str, variations: int, suffix: str | None = None) -> lis
 
 def run(args: argparse.Namespace) -> int:
     from . import generation as gen
+    from .engine import EngineError
 
     piece = read_midi(args.file)
     n_bars = len(piece.bars())
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             elif isinstance(event, gen.Done):
                 done = event
-    except (gen.GenerationError, gen.LanguageError) as e:
+    except (gen.GenerationError, gen.LanguageError, EngineError) as e:
         raise UsageError(str(e)) from None
     cells = [(s.track, b) for s in selection for b in range(s.first_bar, s.last_bar + 1)]
     written = []
@@ -192,8 +193,10 @@ def _engine(args: argparse.Namespace) -> object:
         logger.setLevel(logging.INFO)
     try:
         return Engine(model, device=args.device, threads=args.threads)
-    except (BundleError, EngineError) as e:
+    except BundleError as e:
         raise UsageError(f"--model: {e}") from None
+    except EngineError as e:
+        raise UsageError(str(e)) from None
 
 
 def _shipped_bundle() -> str | None:
