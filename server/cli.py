@@ -38,22 +38,23 @@ def parse_bars(text: str, n_bars: int) -> list[int]:
     return list(range(lo - 1, hi))
 
 
-def parse_tracks(text: str, piece: Piece) -> list[int]:
-    """'1,3' or 'Bass,Drums' (1-based numbers or names) -> 0-based track indices."""
+def parse_tracks(text: str, piece: Piece, option: str = "--tracks") -> list[int]:
+    """'1,3' or 'Bass,Drums' (1-based numbers or names) -> 0-based track indices; errors name
+    `option` as the user typed it."""
     out = []
     for part in (p.strip() for p in text.split(",")):
         if part.isdigit():
             number = int(part)
             if not 1 <= number <= len(piece.tracks):
                 raise UsageError(
-                    f"--tracks: no track {number}; the piece has tracks 1-{len(piece.tracks)}"
+                    f"{option}: no track {number}; the piece has tracks 1-{len(piece.tracks)}"
                 )
             out.append(number - 1)
             continue
         names = [i for i, t in enumerate(piece.tracks) if t.name.lower() == part.lower()]
         if not names:
             listed = ", ".join(repr(t.name) for t in piece.tracks)
-            raise UsageError(f"--tracks: no track named {part!r} (tracks: {listed})")
+            raise UsageError(f"{option}: no track named {part!r} (tracks: {listed})")
         out.append(names[0])
     return out
 

@@ -98,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
     piece = read_midi(args.file)
     n_bars = len(piece.bars())
-    tracks = parse_tracks(args.track, piece) if args.track else list(range(len(piece.tracks)))
+    tracks = (
+        parse_tracks(args.track, piece, "--track") if args.track else list(range(len(piece.tracks)))
+    )
     if args.mode == "continue":
         if args.new_bars < 1:
             raise UsageError(f"--new-bars must be at least 1, got {args.new_bars}")

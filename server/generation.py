@@ -270,7 +270,7 @@ class _StepRun:
         an earlier step would otherwise let a later step stack notes over it)."""
         grammar = Grammar(self.vocab, self.prompts[v])
         for t, ticks in self.ring_in[v]:
-            grammar.rules[t].add(0, ticks)
+            grammar.ring_in(t, ticks)
         return grammar
 
     def _replay(self, v: int, kept: int) -> None:
@@ -403,7 +403,8 @@ def _write_bar(
     notes = tuple(_to_note(n, bar.start, tpq, steps, request, context_velocity[track], vocab)
                   for n in filled.notes)  # fmt: skip
     piece.tracks[track].notes = sorted(kept + list(notes))
-    return BarDone(variation, track, index, bar.start, bar.end, notes, attempts)
+    # plain ints: callers (the daemon's pydantic models) must not see numpy scalars
+    return BarDone(int(variation), int(track), int(index), bar.start, bar.end, notes, attempts)
 
 
 def _to_note(

@@ -129,6 +129,12 @@ class Grammar:
         self.all_vel = self.none.copy()
         self.all_vel[v["vel"].start : v["vel"].stop] = True
 
+    def ring_in(self, track: int, ticks: int) -> None:
+        """Count a note of window track `track` that started before the window and sounds for
+        its first `ticks` ticks. The window itself drops such notes, but a caller generating
+        step by step knows them, and the polyphony limit must hold across steps."""
+        self.rules[track].add(0, min(ticks, self.window_end))
+
     @property
     def done(self) -> bool:
         return self.kind == DONE
