@@ -179,6 +179,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to sys.stderr as it is when a record comes, not as it was when the handler was
+    made: `main()` can run many times in one process (tests), each with its own stderr."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def _engine(args: argparse.Namespace) -> object:
     from midigen.exporter.bundle import BundleError
 
@@ -188,10 +201,11 @@ def _engine(args: argparse.Namespace) -> object:
     if not model:
         raise UsageError("no model bundle: pass --model FOLDER or set MIDIGEN_MODEL")
     if not args.quiet:  # the engine's one line on the provider; not every library's chatter
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("midigen: %(message)s"))
-        logger = logging.getLogger("midigen")
-        logger.addHandler(handler)
+        logger = logging.getLogger("midigen.engine")
+        if not any(isinstance(h, _CurrentStderr) for h in logger.handlers):
+            handler = _CurrentStderr()
+            handler.setFormatter(logging.Formatter("midigen: %(message)s"))
+            logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     try:
         return Engine(model, device=args.device, threads=args.threads)
