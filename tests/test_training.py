@@ -180,3 +180,15 @@ def test_ngram_baseline_is_a_distribution_and_fits_its_data():
     assert total == pytest.approx(1.0, abs=1e-6)
     seen, unseen = model.nll(seqs[0]).mean(), NGram(seqs[1:2], len(VOCAB)).nll(seqs[0]).mean()
     assert seen < unseen
+
+
+def test_schedule_follows_the_time_budget_only_without_max_steps():
+    timed = train.parse_args(["--max-minutes", "30"])
+    fixed = train.parse_args(["--max-minutes", "30", "--max-steps", "100", "--warmup", "10"])
+    assert train._replan(timed, {"step": 20, "total": 0}, 20)
+    assert train._replan(timed, {"step": 100, "total": 500}, 100)
+    assert not train._replan(timed, {"step": 400, "total": 500}, 400)  # late: keep annealing
+    assert not train._replan(timed, {"step": 30, "total": 500}, 30)
+    assert not train._replan(fixed, {"step": 20, "total": 100}, 20)
+    lrs = [train.lr_at(s, 100, fixed) for s in range(100)]
+    assert max(lrs) == pytest.approx(fixed.lr) and lrs[-1] == pytest.approx(fixed.lr / 10, rel=0.01)

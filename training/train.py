@@ -235,7 +235,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-steps",
         type=int,
         default=0,
-        help="schedule length; 0: estimated from --max-minutes after 20 steps",
+        help="schedule length; 0: sized to --max-minutes from the measured pace",
     )
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this much time")
     # bookkeeping
@@ -251,6 +251,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.max_steps and not args.max_minutes:
         p.error("give --max-steps or --max-minutes")
     return args
+
+
+def _replan(args: argparse.Namespace, state: dict, segment_steps: int) -> bool:
+    """Without --max-steps the cosine schedule is sized to --max-minutes from the measured pace
+    (evaluation included): after 20 steps, then every 50 while less than 60 % of it is done, so
+    a machine that gets faster or slower mid-run (other jobs come and go) still ends annealed
+    near the budget instead of stopping early or cut off at a high learning rate."""
+    if args.max_steps or not args.max_minutes:
+        return False
+    if state["total"] and state["step"] >= 0.6 * state["total"]:
+        return False
+    return segment_steps == 20 or (segment_steps > 20 and segment_steps % 50 == 0)
 
 
 def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:  # noqa: ANN001
@@ -373,9 +385,9 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
             segment_tokens += real
             step_seconds += time.time() - t0
             elapsed = time.time() - segment_start
-            if not state["total"] and segment_steps == 20:  # fix the schedule from the step time
+            if _replan(args, state, segment_steps):  # the schedule follows the time budget
                 left = args.max_minutes * 60 - elapsed
-                state["total"] = state["step"] + int(0.9 * left / (elapsed / segment_steps))
+                state["total"] = state["step"] + int(0.95 * left / (elapsed / segment_steps))
                 bar.total = state["total"]
             tok_s = segment_tokens / max(step_seconds, 1e-9)  # training only, evaluation apart
             entry = {"step": state["step"], "loss": round(loss.item(), 4), "lr": lr,
