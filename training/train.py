@@ -327,7 +327,8 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
           f"examples", flush=True)  # fmt: skip
 
     stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    # SIGTERM (a session or machine going away) ends the loop at the next step, which saves
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
 
     def checkpoint() -> None:
         save(
@@ -407,6 +408,7 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
                 checkpoint()
                 last_save = time.time()
     finally:  # whatever stopped the loop, keep what was learned
+        signal.signal(signal.SIGTERM, previous)
         bar.close()
         state["seconds"] += time.time() - segment_start
         checkpoint()
