@@ -22,7 +22,7 @@ from .engine import DEVICES, Engine
 from .generation import BarDone
 from .handlers import Handlers
 from .jobs import Job, Scheduler
-from .midiout import Loop, LoopBook, MidiError, Player, open_ports
+from .midiout import InputPoller, Loop, LoopBook, MidiError, Player, open_ports
 from .oscserver import Network, OscServer, parse_networks, port_in_use, route
 
 log = logging.getLogger("midigen.daemon")
@@ -212,8 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(str(e))
         midi_line = f", MIDI out '{args.midi_out}' ({api})"
     daemon = Daemon(engine, server, max_queue=args.max_queue, midi_out=midi)
-    if clock is not None:
-        clock.set_callback(daemon.player.on_midi)
+    clock_reader = InputPoller(clock, daemon.player.on_midi) if clock is not None else None
     host, port = daemon.address
     print(
         f"midigen-server {version()}: model {engine.bundle.path.name} on {engine.device}, "
@@ -226,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     daemon.start()
     while not stop.wait(0.5):
         pass
+    if clock_reader is not None:
+        clock_reader.close()
     daemon.stop()
     return 0
 

@@ -328,6 +328,35 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+class InputPoller:
+    """Reads a MIDI input on a Python thread and hands each message to `handler`.
+
+    Not rtmidi's `set_callback`: that runs Python on the MIDI backend's own thread, and JACK
+    cancels its client threads when a client closes; a thread cancelled while taking the GIL
+    leaves it locked and the whole process hangs (seen in this project's tests). Polling every
+    half millisecond keeps Python off JACK's threads for a latency far below a clock tick.
+    """
+
+    def __init__(self, port: object, handler: Callable[[tuple[list[int], float]], None]):
+        self.port, self.handler = port, handler
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="midigen-midi-in", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            event = self.port.get_message()
+            if event:
+                self.handler(event)
+            else:
+                time.sleep(0.0005)
+
+    def close(self) -> None:
+        """Stop reading (before the port is closed)."""
+        self._stop.set()
+        self._thread.join(1)
+
+
 def open_ports(name: str, apis: Iterable[int] | None = None) -> tuple[object, object | None, str]:
     """A virtual output `name` and a virtual clock input `name sync`, on the first MIDI API that
     works (ALSA, then JACK on Linux; CoreMIDI on macOS). Where virtual ports do not exist

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import tiny_bundle
 
+import tiny_bundle
 from midigen.server.cli import main
 from midigen.server.midifiles import read_midi
 
 BMW = tiny_bundle.MIDI / "prompt_bmw.mid"  # 8 bars: 1 bass, 2 solo, 3 drums
-
-
-@pytest.fixture(scope="session")
-def bundle(tmp_path_factory):
-    return tiny_bundle.build(tmp_path_factory.getbasetemp())
 
 
 def midigen(bundle, *args):

@@ -10,26 +10,15 @@ import threading
 import time
 
 import pytest
-import tiny_bundle
 
+import tiny_bundle
 from midigen.server import protocol as p
 from midigen.server.daemon import Daemon
-from midigen.server.engine import Engine
 from midigen.server.midifiles import read_midi
 from midigen.server.oscclient import Client, Selection, bars
 from midigen.server.piece import Note, Piece
 
 WAIT = 30.0  # seconds any one reply may take on a loaded 2-core machine
-
-
-@pytest.fixture(scope="session")
-def bundle(tmp_path_factory):
-    return tiny_bundle.build(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="module")
-def engine(bundle):
-    return Engine(bundle, device="cpu", threads=1)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-import tiny_bundle
 
 from midigen.server.daemon import default_model
 
@@ -35,11 +34,6 @@ def liblo_or_skip():
     if os.environ.get("MIDIGEN_REQUIRE_PEERS"):
         pytest.fail("oscsend/oscdump missing: apt-get install liblo-tools")
     pytest.skip("liblo-tools (oscsend, oscdump) not installed")
-
-
-@pytest.fixture(scope="session")
-def bundle(tmp_path_factory):
-    return tiny_bundle.build(tmp_path_factory.getbasetemp())
 
 
 def server(*args, timeout=60):

@@ -8,16 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tiny_bundle
 
 from midigen.server import engine as engine_mod
 from midigen.server.engine import Engine, EngineError, choose_providers
 from midigen.server.sampling import SamplingOptions, generators, sample, sample_row
-
-
-@pytest.fixture(scope="session")
-def bundle(tmp_path_factory):
-    return tiny_bundle.build(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture

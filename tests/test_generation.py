@@ -10,11 +10,10 @@ import threading
 
 import numpy as np
 import pytest
-import tiny_bundle
 
+import tiny_bundle
 from midigen.server import generation
 from midigen.server.controls import Controls, duration_class, sounding_counts
-from midigen.server.engine import Engine
 from midigen.server.generation import BarDone, Done, GenerationError, Progress, Request, generate
 from midigen.server.grid import window_from_piece
 from midigen.server.midifiles import read_midi
@@ -22,16 +21,6 @@ from midigen.server.sampling import SamplingOptions
 from midigen.server.windows import Selection
 
 FAST = SamplingOptions(seed=1, max_bar_tokens=40)
-
-
-@pytest.fixture(scope="session")
-def bundle(tmp_path_factory):
-    return tiny_bundle.build(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="module")
-def engine(bundle):
-    return Engine(bundle, device="cpu", threads=1)
 
 
 @pytest.fixture(scope="module")

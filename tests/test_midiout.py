@@ -12,8 +12,8 @@ import threading
 import time
 
 import pytest
-import tiny_bundle
 
+import tiny_bundle
 from midigen.server import protocol as p
 from midigen.server.daemon import Daemon
 from midigen.server.engine import Engine
@@ -26,6 +26,7 @@ from midigen.server.midiout import (
     NOTE_ON,
     START,
     STOP,
+    InputPoller,
     Player,
     build_loop,
     open_ports,
@@ -78,13 +79,14 @@ class Receiver:
         self.port.ignore_types(sysex=True, timing=True, active_sense=True)
         names = self.port.get_ports()
         self.port.open_port(next(i for i, n in enumerate(names) if n.endswith(port_name)))
-        self.port.set_callback(self._got)
+        self.reader = InputPoller(self.port, self._got)  # never a callback on JACK's thread
 
-    def _got(self, event, data=None):
+    def _got(self, event):
         with self.lock:
             self.events.append((time.monotonic(), event[0]))
 
     def close(self):
+        self.reader.close()
         self.port.close_port()
         self.port.delete()
 
@@ -160,7 +162,7 @@ def test_free_running_loop_swaps_at_the_boundary_and_stops_clean(ports):
 def test_midi_clock_from_the_daw_drives_the_loop(ports):
     out, clock, rx = ports
     player = Player(out)
-    clock.set_callback(player.on_midi)
+    reader = InputPoller(clock, player.on_midi)
     daw = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="daw")
     daw.open_port(next(i for i, n in enumerate(daw.get_ports()) if n.endswith("midigen-test sync")))
     sent = []
@@ -179,6 +181,7 @@ def test_midi_clock_from_the_daw_drives_the_loop(ports):
         daw.send_message([STOP])
         time.sleep(0.1)
     finally:
+        reader.close()
         daw.close_port()
         daw.delete()
         player.close()
