@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # this version installs a CPU build from a local file.
 TORCH ?= torch==2.13.0
 
-.PHONY: serve test lint bench install-runtime install-test clean
+.PHONY: serve test lint bench install-runtime install-test install-peers clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,15 @@ $(PY):
 install-runtime: $(PY)
 	$(PIP) install -q .
 
-install-test: $(PY)
+# Real peers for the daemon tests (Debian): liblo's oscsend/oscdump and a JACK server.
+install-peers:
+	@if ! command -v oscsend >/dev/null || ! command -v jackd >/dev/null; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq liblo-tools jackd2 >/dev/null; \
+	fi
+
+install-test: $(PY) install-peers
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[export,train,plot,test]"
 
