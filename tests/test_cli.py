@@ -16,7 +16,7 @@ INFILL = SHARED_MIDI / "prompt_infill.mid"
 def test_tokens_lists_tracks_and_one_bar_a_line(capsys):
     assert main(["tokens", str(INFILL), "--tracks", "1,Drums", "--bars", "7-9"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("9 bars, 3 tracks, 118 tokens") or "9 bars, 3 tracks" in out[0]
+    assert out[0].endswith(": 9 bars, 3 tracks, 118 tokens")
     assert out[1].startswith("# track 1: 'Synth Pad' program 90")
     assert out[2].startswith("# track 3: 'Drums' drums")
     bars = [line for line in out if line.startswith("<bar>")]
