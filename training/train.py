@@ -214,6 +214,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_RUNS / "base", help="run folder")
     p.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this HF checkpoint's weights (fresh optimizer and schedule): "
+                        "a warm start from an earlier run kept on disk")
     p.add_argument("--seed", type=int, default=0)
     # model (defaults: ~5M parameters, sized for a 2-core CPU)
     p.add_argument("--layers", type=int, default=6)
@@ -298,6 +301,11 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
             state["total"] = args.max_steps
         torch.set_rng_state(trainer["torch_rng"])
         print(f"resumed from {last} at step {state['step']}", flush=True)
+    elif args.init is not None:
+        torch.manual_seed(args.seed)
+        model = GPT2LMHeadModel.from_pretrained(args.init)
+        trainer = None
+        print(f"weights from {args.init}", flush=True)
     else:
         torch.manual_seed(args.seed)
         model = GPT2LMHeadModel(model_config(vocab, args))
