@@ -21,6 +21,13 @@ FORMAT_VERSION = 1
 META_FILE = "midigen.json"
 MODEL_FILE = "model.onnx"
 DTYPES = ("fp32", "fp16", "int8")
+# growing: the traced graph, past in and past + new out, an attention mask; shared: the fused
+# graph, one buffer per layer of the full context bound as both past and present, row lengths.
+KV_CACHES = ("growing", "shared")
+FIRST_INPUTS = {
+    "growing": ["input_ids", "attention_mask", "position_ids"],
+    "shared": ["input_ids", "position_ids", "seqlens_k", "total_sequence_length"],
+}
 
 REQUIRED = {
     "format": str,
@@ -68,6 +75,14 @@ class Bundle:
         return list(self.meta["io"]["inputs"])
 
     @property
+    def kv_cache(self) -> str:
+        return self.meta["kv_cache"]
+
+    @property
+    def past_names(self) -> list[str]:
+        return self.input_names[len(FIRST_INPUTS[self.kv_cache]) :]
+
+    @property
     def output_names(self) -> list[str]:
         return list(self.meta["io"]["outputs"])
 
@@ -108,7 +123,11 @@ def load_bundle(path: str | Path) -> Bundle:
             raise BundleError(f"{meta_path}: field {key!r} missing or not {kind.__name__}")
     if meta["dtype"] not in DTYPES:
         raise BundleError(f"{meta_path}: dtype {meta['dtype']!r} is not one of {DTYPES}")
-    expected_inputs = ["input_ids", "attention_mask", "position_ids"] + [
+    cache = meta.setdefault("kv_cache", "growing")  # bundles from before the fused graph
+    if cache not in KV_CACHES:
+        raise BundleError(f"{meta_path}: kv_cache {cache!r} is not one of {KV_CACHES}")
+    first = FIRST_INPUTS[cache]
+    expected_inputs = first + [
         f"past_key_values.{i}.{kv}" for i in range(meta["layers"]) for kv in ("key", "value")
     ]
     expected_outputs = ["logits"] + [

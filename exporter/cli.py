@@ -149,7 +149,7 @@ def _run_stages(
 ) -> None:
     import onnx
 
-    from . import onnx_export, parity
+    from . import fused_graph, onnx_export, parity
     from .bundle import write_meta
     from .checkpoints import check_vocab_size, load_checkpoint
     from .wrapper import KVCacheWrapper
@@ -165,11 +165,21 @@ def _run_stages(
     reference = parity.cached(parity.torch_runner(KVCacheWrapper(loaded.model, info.layers).eval()))
     bar.update()
 
+    # --optimize builds the fused graph (GroupQueryAttention over a shared in-place cache) where
+    # it can; fp16 bundles are for GPUs, whose GroupQueryAttention kernels and IO binding want
+    # the traced signature's fp32 cache I/O, so they keep the traced graph + ORT's fusions.
+    why_not = fused_graph.unsupported(loaded.model, info) if args.optimize else "not asked"
+    fused = why_not is None and not args.fp16
+
     def check(path: Path, precision: str, what: str) -> dict:
-        runner = parity.ort_runner(onnx_export.session(path, args.threads or 0))
+        session = onnx_export.session(path, args.threads or 0)
+        shared = fused and what != "export"
+        runner = parity.shared_runner(session, info) if shared else parity.ort_runner(session)
+        cases = parity.SHARED_CASES if shared else parity.CASES
         report = parity.check(
-            reference, runner, info, len(vocab), precision, args.min_agreement, progress=progress
-        )
+            reference, runner, info, len(vocab), precision, args.min_agreement,
+            progress=progress, which=cases,
+        )  # fmt: skip
         log(f"parity after {what}: {parity.summary(report)}")
         parity.require(report, what)
         return report
@@ -186,8 +196,13 @@ def _run_stages(
         if args.optimize:
             stage("optimize")
             optimized = Path(scratch) / "optimized.onnx"
-            fusions = onnx_export.optimize(current, optimized, info)
-            log(f"ORT fusions: {fusions or 'none applied'}")
+            if fused:
+                fused_graph.build(loaded.model, info, optimized, args.opset)
+                fusions = fused_graph.operator_counts(optimized)
+                log(f"fused graph: {fusions}")
+            else:
+                fusions = onnx_export.optimize(current, optimized, info)
+                log(f"ORT fusions: {fusions or 'none applied'} (no fused graph: {why_not})")
             reports["optimize"] = check(optimized, "fp32", "optimisation")
             current = optimized
             bar.update()
@@ -206,7 +221,7 @@ def _run_stages(
             final = onnx.load(str(current))
             onnx_export.save(final, folder / MODEL_FILE)
             data = folder / (MODEL_FILE + ".data")
-            meta = _meta(args, info, vocab, reports, fusions, conversion, data.exists())
+            meta = _meta(args, info, vocab, reports, fusions, conversion, data.exists(), fused)
             write_meta(folder, meta)
             load_bundle(folder)  # the reader the server uses must accept what we wrote
         bar.update()
@@ -235,19 +250,29 @@ def _meta(
     fusions: dict | None,
     conversion: dict | None,
     external: bool,
+    fused: bool = False,
 ) -> dict:
     """midigen.json; field meanings are in docs/bundle-format.md."""
     import json
 
+    from . import fused_graph
     from .wrapper import dynamic_axes, input_names, output_names
 
     axes = dynamic_axes(info.layers)
     past_shape = ["batch_size", info.kv_heads, "past_sequence_length", info.head_dim]
     present_shape = ["batch_size", info.kv_heads, "total_sequence_length", info.head_dim]
+    if fused:
+        past_shape = present_shape = ["batch_size", info.kv_heads, fused_graph.MAX_AXIS,
+                                      info.head_dim]  # fmt: skip
     io_inputs, io_outputs = {}, {}
-    for name in input_names(info.layers):
+    names = fused_graph.input_names(info.layers) if fused else input_names(info.layers)
+    for name in names:
         if name.startswith("past_key_values."):
             io_inputs[name] = {"dtype": "float32", "shape": past_shape}
+        elif name == fused_graph.SEQLENS:
+            io_inputs[name] = {"dtype": "int32", "shape": ["batch_size"]}
+        elif name == fused_graph.TOTAL_LENGTH:
+            io_inputs[name] = {"dtype": "int32", "shape": []}
         else:
             io_inputs[name] = {"dtype": "int64", "shape": [axes[name][0], axes[name][1]]}
     for name in output_names(info.layers):
@@ -277,6 +302,7 @@ def _meta(
         "model_file": MODEL_FILE,
         "opset": args.opset,
         "external_data": MODEL_FILE + ".data" if external else None,
+        "kv_cache": "shared" if fused else "growing",
         "io": {"inputs": io_inputs, "outputs": io_outputs},
         "optimization": {
             "optimized": bool(args.optimize),
