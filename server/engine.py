@@ -2,14 +2,9 @@
 
 It knows nothing about music: it takes token prompts for a batch of rows (the variations of one
 request), prefills once, then advances every row one token per step and hands back the last
-position's logits. Planning, prompting and sampling live in generation.py and sampling.py.
-
-The cache never leaves the session's device: outputs are bound with IO binding and the present
-tensors of one step are bound, as they are, as the past of the next (on CUDA they stay in GPU
-memory; on CPU no numpy copy is made). Rows share one cache length, so a row that must forget
-tokens (a rejected bar) or has finished is handled with the attention mask and its own position
-ids instead of cutting its cache: the model never sees the masked tokens again, and the other
-rows carry on untouched.
+position's logits. Planning, prompting and sampling live in generation.py and sampling.py; the
+two kinds of cache a bundle can have (growing for traced graphs, shared in-place buffers for
+fused ones) live in kvcache.py.
 """
 
 from __future__ import annotations
@@ -25,17 +20,16 @@ import numpy as np
 
 from midigen.exporter.bundle import Bundle, load_bundle
 
+from .kvcache import EngineError, GrowingCache, SharedCache
 from .vocab import Vocabulary
+
+__all__ = ["DEVICES", "Engine", "EngineError", "choose_providers"]
 
 log = logging.getLogger("midigen.engine")
 
 DEVICES = ("auto", "cpu", "cuda")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-
-
-class EngineError(RuntimeError):
-    """The engine cannot do what was asked (device missing, context full); one line for users."""
 
 
 def _gpu_present() -> bool:
@@ -80,7 +74,7 @@ class Engine:
         self.context_length: int = meta["context_length"]
         self.window_bars: int = meta["window_bars"]
         self.max_tracks: int = meta["max_tracks"]
-        self.past_names = self.bundle.input_names[3:]
+        self.past_names = self.bundle.past_names
         self.present_names = self.bundle.output_names[1:]
 
         providers, why = choose_providers(device)
@@ -113,125 +107,50 @@ class Engine:
         )
         self.model_seconds = 0.0  # time inside session runs, for the generation's report
         self.steps = 0
-        self._binding = self.session.io_binding()
-        self._past: list = []
-        self._mask = np.zeros((0, 0), np.int64)
-        self._positions = np.zeros(0, np.int64)
-        self._length = 0
+        kind = SharedCache if self.bundle.kv_cache == "shared" else GrowingCache
+        self._cache = kind(self.session, meta, self.past_names, self.present_names, self.device,
+                           self._run)  # fmt: skip
 
     # -- state -----------------------------------------------------------------------------
     @property
     def batch(self) -> int:
-        return len(self._positions)
+        return len(self._cache.positions)
 
     @property
     def length(self) -> int:
-        """Cache length shared by all rows (masked tokens included)."""
-        return self._length
+        """The longest row's cache length (masked tokens included)."""
+        return self._cache.length
 
     def positions(self) -> np.ndarray:
         """Next position id of every row (its count of tokens the model still sees)."""
-        return self._positions.copy()
+        return np.array(self._cache.positions, np.int64)
 
     def room(self) -> int:
         """Tokens that still fit before the cache reaches the model's context length."""
-        return self.context_length - self._length
+        return self._cache.room()
 
     # -- decoding --------------------------------------------------------------------------
     def prefill(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
         """Start a batch, one row per prompt; returns the logits for every row's next token.
-
-        Equal prompts (variations of one request) are run once at batch 1 and the cache is
-        repeated, so K variations cost one prefill. Different prompts are left-padded; the pads
-        are masked out and each row's positions start at 0 on its first real token."""
-        if not prompts or any(len(p) == 0 for p in prompts):
-            raise EngineError("prefill needs at least one non-empty prompt")
-        longest = max(len(p) for p in prompts)
-        if longest >= self.context_length:
-            raise EngineError(
-                f"prompt of {longest} tokens does not fit the model's context "
-                f"({self.context_length}); select fewer bars or tracks"
-            )
-        batch = len(prompts)
-        shared = all(list(p) == list(prompts[0]) for p in prompts[1:])
-        rows = 1 if shared else batch
-        ids = np.zeros((rows, longest), np.int64)
-        mask = np.zeros((rows, longest), np.int64)
-        positions = np.zeros((rows, longest), np.int64)
-        for r in range(rows):
-            n = len(prompts[r])
-            ids[r, longest - n :] = prompts[r]
-            mask[r, longest - n :] = 1
-            positions[r, longest - n :] = np.arange(n)
-        empty = np.zeros((rows, self.kv_heads, 0, self.head_dim), np.float32)
-        logits, present = self._run(ids, mask, positions, [empty] * len(self.past_names))
-        logits = logits[:, -1, :]
-        lengths = np.array([len(p) for p in prompts], np.int64)
-        if shared and batch > 1:
-            logits = np.repeat(logits, batch, axis=0)
-            present = [self._repeat(v, batch) for v in present]
-            mask = np.repeat(mask, batch, axis=0)
-        self._past = present
-        self._mask = np.zeros((batch, self.context_length), np.int64)
-        self._mask[:, :longest] = mask
-        self._positions = lengths
-        self._length = longest
-        return logits
+        Equal prompts (variations of one request) cost one batch-1 prefill."""
+        return self._cache.prefill(prompts)
 
     def step(self, tokens: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
-        """Feed one token per row; rows where `active` is False (finished) are masked out.
+        """Feed one token per row; rows where `active` is False (finished) sit the step out.
         Returns the next-token logits, (batch, embedding rows)."""
-        if self._length >= self.context_length:
-            raise EngineError(f"the model's context ({self.context_length} tokens) is full")
-        batch = self.batch
-        live = np.ones(batch, bool) if active is None else np.asarray(active, bool)
-        ids = np.where(live, tokens, 0).astype(np.int64).reshape(batch, 1)
-        self._mask[:, self._length] = live
-        self._length += 1
-        mask = np.ascontiguousarray(self._mask[:, : self._length])
-        positions = self._positions.reshape(batch, 1).copy()
-        logits, self._past = self._run(ids, mask, positions, self._past)
-        self._positions += live
-        return logits[:, -1, :]
+        live = np.ones(self.batch, bool) if active is None else np.asarray(active, bool)
+        return self._cache.step(np.asarray(tokens), live)
 
-    def rewind(self, row: int, length: int, position: int) -> None:
-        """Make `row` forget every token from cache index `length` on and continue at position
-        `position`: what retries use to resample a bar without disturbing the other rows."""
-        self._mask[row, length : self._length] = 0
-        self._positions[row] = position
+    def mark(self, row: int) -> object:
+        """Where `row` is now, for a later rewind (what retries come back to)."""
+        return self._cache.mark(row)
 
-    def _run(
-        self, ids: np.ndarray, mask: np.ndarray, positions: np.ndarray, past: list
-    ) -> tuple[np.ndarray, list]:
-        """One session run through IO binding; the presents come back as device OrtValues."""
-        binding = self._binding
-        binding.clear_binding_inputs()
-        binding.clear_binding_outputs()
-        binding.bind_cpu_input("input_ids", ids)
-        binding.bind_cpu_input("attention_mask", mask)
-        binding.bind_cpu_input("position_ids", positions)
-        for name, value in zip(self.past_names, past):
-            if isinstance(value, np.ndarray):
-                binding.bind_cpu_input(name, value)
-            else:
-                binding.bind_ortvalue_input(name, value)
-        binding.bind_output("logits", "cpu")  # small: one position per row after the prefill
-        for name in self.present_names:
-            binding.bind_output(name, self.device)  # fresh buffers: the old past stays valid
+    def rewind(self, row: int, mark: object) -> None:
+        """Make `row` forget every token fed since `mark`, without disturbing the other rows."""
+        self._cache.rewind(row, mark)
+
+    def _run(self, binding: object) -> None:
         t0 = time.perf_counter()
         self.session.run_with_iobinding(binding)
-        outputs = binding.get_outputs()
-        logits = outputs[0].numpy()
         self.model_seconds += time.perf_counter() - t0
         self.steps += 1
-        return logits, list(outputs[1:])
-
-    def _repeat(self, value: object, batch: int) -> object:
-        """A batch-1 cache tensor repeated to `batch` rows. This one copy per request goes
-        through host memory on CUDA (ORT has no device-side repeat); decoding steps do not."""
-        import onnxruntime as ort
-
-        host = np.repeat(value.numpy(), batch, axis=0)
-        if self.device == "cpu":
-            return host  # bound as a numpy input: ORT reads it in place
-        return ort.OrtValue.ortvalue_from_numpy(host, "cuda", 0)

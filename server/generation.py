@@ -209,8 +209,8 @@ class _StepRun:
                 if filled is None:
                     continue
                 if attempts[v] <= options.retries and self._retry(v, filled):
-                    length, position, kept, saved = marks[v]
-                    engine.rewind(v, length, position)
+                    mark, kept, saved = marks[v]
+                    engine.rewind(v, mark)
                     self._replay(v, kept)
                     feed[v], replay[v] = False, saved
                     attempts[v] += 1
@@ -227,12 +227,7 @@ class _StepRun:
                 logits = engine.step(tokens, feed)
             for v in np.flatnonzero(feed):
                 if tokens[v] == self.fill:  # a bar starts: where a retry would come back to
-                    marks[v] = (
-                        engine.length,
-                        int(engine.positions()[v]),
-                        len(self.history[v]),
-                        logits[v].copy(),
-                    )
+                    marks[v] = (engine.mark(v), len(self.history[v]), logits[v].copy())
             for v, saved in replay.items():
                 logits[v] = saved
 

@@ -6,21 +6,27 @@ answer: the same session run on the whole sequence at once, without a cache.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
+from midigen.exporter.bundle import load_bundle
 from midigen.server import engine as engine_mod
 from midigen.server.engine import Engine, EngineError, choose_providers
 from midigen.server.sampling import SamplingOptions, generators, sample, sample_row
 
 
-@pytest.fixture
-def engine(bundle):
-    return Engine(bundle, device="cpu", threads=1)
+@pytest.fixture(params=["shared", "growing"])
+def engine(request, bundle, traced_bundle):
+    """A fresh engine per test, on each kind of KV cache."""
+    path = bundle if request.param == "shared" else traced_bundle
+    return Engine(path, device="cpu", threads=1)
 
 
 def full_logits(engine, ids):
-    """Last-position logits of the whole sequence, no cache: the reference."""
+    """Last-position logits of the whole sequence, no cache, from the traced graph of the same
+    weights (whichever engine is under test): the reference."""
     n = len(ids)
     empty = np.zeros((1, engine.kv_heads, 0, engine.head_dim), np.float32)
     feed = {
@@ -29,7 +35,18 @@ def full_logits(engine, ids):
         "position_ids": np.arange(n, dtype=np.int64)[None],
     }
     feed.update({name: empty for name in engine.past_names})
-    return engine.session.run(["logits"], feed)[0][0, -1]
+    return _traced_session(engine).run(["logits"], feed)[0][0, -1]
+
+
+def _traced_session(engine):
+    if engine.bundle.kv_cache == "growing":
+        return engine.session
+    return _session(engine.bundle.path.parent / "tiny-bundle-traced")
+
+
+@functools.cache
+def _session(path):
+    return load_bundle(path).session()
 
 
 PROMPT = [int(x) for x in np.random.default_rng(0).integers(0, 514, 40)]
@@ -56,7 +73,7 @@ def test_shared_prefill_runs_once_and_rows_evolve_independently(engine):
         np.testing.assert_allclose(out[row], full_logits(engine, PROMPT + [tok]), atol=1e-4)
 
 
-def test_left_padded_prompts_match_unpadded(engine):
+def test_prompts_of_different_lengths_match_unpadded(engine):
     short = PROMPT[15:]
     logits = engine.prefill([short, PROMPT])
     np.testing.assert_allclose(logits[0], full_logits(engine, short), atol=1e-4)
@@ -68,10 +85,10 @@ def test_left_padded_prompts_match_unpadded(engine):
 
 def test_rewind_and_inactive_rows_hide_tokens_from_the_model(engine):
     engine.prefill([PROMPT, PROMPT])
-    mark, position = engine.length, int(engine.positions()[1])
+    mark = engine.mark(1)
     engine.step(np.array([10, 200]))
     engine.step(np.array([11, 201]))  # row 1 rejects these two tokens
-    engine.rewind(1, mark, position)
+    engine.rewind(1, mark)
     engine.step(np.array([12, 0]), active=np.array([True, False]))  # row 1 sits a step out
     out = engine.step(np.array([13, 10]))
     np.testing.assert_allclose(out[0], full_logits(engine, PROMPT + [10, 11, 12, 13]), atol=1e-4)
@@ -106,15 +123,15 @@ def test_cuda_without_gpu_is_a_clear_error(bundle):
 
 
 @pytest.mark.skipif(not engine_mod._gpu_present(), reason="no GPU on this machine")
-def test_cuda_io_binding_matches_cpu(bundle):
-    gpu, cpu = Engine(bundle, device="cuda"), Engine(bundle, device="cpu", threads=1)
+def test_cuda_io_binding_matches_cpu(traced_bundle):
+    gpu, cpu = Engine(traced_bundle, device="cuda"), Engine(traced_bundle, device="cpu", threads=1)
     assert gpu.device == "cuda"
     a, b = gpu.prefill([PROMPT] * 2), cpu.prefill([PROMPT] * 2)
     np.testing.assert_allclose(a, b, atol=1e-3)
     for tok in (5, 6, 7):
         a, b = gpu.step(np.array([tok, tok + 1])), cpu.step(np.array([tok, tok + 1]))
         np.testing.assert_allclose(a, b, atol=1e-3)
-    assert gpu._past[0].device_name().lower() == "cuda"  # the cache stayed on the GPU
+    assert gpu._cache.past[0].device_name().lower() == "cuda"  # the cache stayed on the GPU
 
 
 def test_engine_logs_its_provider(bundle, caplog):

@@ -253,7 +253,7 @@ def assert_bundle_matches(bundle_dir, reference, vocab_size, steps=64):
             "attention_mask": np.ones((2, total), np.int64),
             "position_ids": np.broadcast_to(np.arange(total - n, total), (2, n)).copy(),
         }
-        feed.update(zip(bundle.input_names[3:], past))
+        feed.update(zip(bundle.past_names, past))
         logits, *past = session.run(None, feed)
         assert past[0].shape == (2, meta["kv_heads"], total, meta["head_dim"])
         expected = reference(seq)[:, -n:]
@@ -350,6 +350,35 @@ def test_optimize_and_int8_report_fusions_and_agreement(ckpts, tmp_path):
     assert 0.9 <= int8["top1_agreement"] <= 1.0 and int8["top1_positions"] > 200
     graph = onnx.load(str(tmp_path / "b" / "model.onnx")).graph
     assert any(node.op_type == "DynamicQuantizeLinear" for node in graph.node)
+
+
+@pytest.mark.parametrize("kind, gelu", [("gpt2", "FastGelu"), ("nano", "BiasGelu")])
+def test_optimize_builds_the_fused_graph_with_a_shared_cache(ckpts, tmp_path, kind, gelu):
+    """GPT2-family models (nanoGPT's exact GELU included) get GroupQueryAttention over one
+    buffer per layer that is both past and present: no Concat, nothing grows."""
+    src, _ = ckpts[kind]
+    assert run_cli(src, "-o", tmp_path / "b", "--optimize") == 0
+    bundle = load_bundle(tmp_path / "b")
+    meta = bundle.meta
+    assert meta["kv_cache"] == "shared" and bundle.past_names[0] == "past_key_values.0.key"
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "b" / "model.onnx")).graph.node]
+    assert ops.count("GroupQueryAttention") == meta["layers"] and ops.count(gelu) == meta["layers"]
+    assert "Concat" not in ops and "Softmax" not in ops
+    assert meta["optimization"]["fused_operators"]["GroupQueryAttention"] == meta["layers"]
+    past = meta["io"]["inputs"]["past_key_values.0.key"]["shape"]
+    assert past == meta["io"]["outputs"]["present.0.key"]["shape"]
+    report = meta["parity"]["optimize"]
+    assert report["passed"] and report["greedy_identical"]
+    assert not any(c["padded"] for c in report["cases"])
+    assert meta["parity"]["export"]["passed"]  # the traced graph was checked first
+
+
+def test_optimize_keeps_the_traced_graph_for_llama(ckpts, tmp_path):
+    src, _ = ckpts["llama"]
+    assert run_cli(src, "-o", tmp_path / "b", "--optimize") == 0
+    meta = load_bundle(tmp_path / "b").meta
+    assert meta["kv_cache"] == "growing" and meta["parity"]["optimize"]["passed"]
+    assert "GroupQueryAttention" not in meta["optimization"]["fused_operators"]
 
 
 def test_fp16_keeps_io_in_fp32(ckpts, tmp_path):

@@ -24,6 +24,12 @@ FAST = SamplingOptions(seed=1, max_bar_tokens=40)
 
 
 @pytest.fixture(scope="module")
+def engine(both_engines):
+    """Every generation test runs on both kinds of KV cache (retries rewind rows differently)."""
+    return both_engines
+
+
+@pytest.fixture(scope="module")
 def bmw():
     return read_midi(tiny_bundle.MIDI / "prompt_bmw.mid")  # 8 bars: bass, solo, drums
 

@@ -1,0 +1,266 @@
+"""The two KV caches a bundle can have (midigen.json `kv_cache`), behind one interface.
+
+Both keep the cache where the session runs (IO binding: on CUDA it stays in GPU memory, on CPU no
+numpy copy is made per step) and both let rows of one batch go their own way: a row that must
+forget tokens (a rejected bar) is rewound to a mark, and a finished row sits steps out.
+
+- GrowingCache, for the traced graph: past in, past + new out, so each step's present tensors are
+  bound as the next step's past. Rows share one cache length; forgetting is done with the
+  attention mask and per-row position ids, and prompts of different lengths are left-padded.
+- SharedCache, for the fused graph: one buffer per layer, the model's full context long, bound as
+  both past and present; GroupQueryAttention writes each new token in place at its row's length.
+  A row's length is its position, so forgetting is moving the length back, and prompts of
+  different lengths are right-padded. Nothing grows or is copied while decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+class EngineError(RuntimeError):
+    """The engine cannot do what was asked (device missing, context full); one line for users."""
+
+
+Run = Callable[[object], None]  # runs the session on a binding, timing and counting it
+
+
+def check_prompts(prompts: Sequence[Sequence[int]], context: int) -> None:
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise EngineError("prefill needs at least one non-empty prompt")
+    longest = max(len(p) for p in prompts)
+    if longest >= context:
+        raise EngineError(
+            f"prompt of {longest} tokens does not fit the model's context "
+            f"({context}); select fewer bars or tracks"
+        )
+
+
+class GrowingCache:
+    def __init__(self, session: object, meta: dict, past_names: list[str],
+                 present_names: list[str], device: str, run: Run):  # fmt: skip
+        self.session, self.device, self.run = session, device, run
+        self.past_names, self.present_names = past_names, present_names
+        self.context = meta["context_length"]
+        self.kv_heads, self.head_dim = meta["kv_heads"], meta["head_dim"]
+        self.binding = session.io_binding()
+        self.past: list = []
+        self.mask = np.zeros((0, 0), np.int64)
+        self.positions = np.zeros(0, np.int64)
+        self.length = 0
+
+    def room(self) -> int:
+        return self.context - self.length
+
+    def prefill(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
+        """Equal prompts (variations of one request) run once at batch 1 and the cache is
+        repeated. Different prompts are left-padded; pads are masked out and each row's
+        positions start at 0 on its first real token."""
+        check_prompts(prompts, self.context)
+        longest = max(len(p) for p in prompts)
+        batch = len(prompts)
+        shared = all(list(p) == list(prompts[0]) for p in prompts[1:])
+        rows = 1 if shared else batch
+        ids = np.zeros((rows, longest), np.int64)
+        mask = np.zeros((rows, longest), np.int64)
+        positions = np.zeros((rows, longest), np.int64)
+        for r in range(rows):
+            n = len(prompts[r])
+            ids[r, longest - n :] = prompts[r]
+            mask[r, longest - n :] = 1
+            positions[r, longest - n :] = np.arange(n)
+        empty = np.zeros((rows, self.kv_heads, 0, self.head_dim), np.float32)
+        logits, present = self._run(ids, mask, positions, [empty] * len(self.past_names))
+        logits = logits[:, -1, :]
+        if shared and batch > 1:
+            logits = np.repeat(logits, batch, axis=0)
+            present = [self._repeat(v, batch) for v in present]
+            mask = np.repeat(mask, batch, axis=0)
+        self.past = present
+        self.mask = np.zeros((batch, self.context), np.int64)
+        self.mask[:, :longest] = mask
+        self.positions = np.array([len(p) for p in prompts], np.int64)
+        self.length = longest
+        return logits
+
+    def step(self, tokens: np.ndarray, live: np.ndarray) -> np.ndarray:
+        if self.length >= self.context:
+            raise EngineError(f"the model's context ({self.context} tokens) is full")
+        batch = len(self.positions)
+        ids = np.where(live, tokens, 0).astype(np.int64).reshape(batch, 1)
+        self.mask[:, self.length] = live
+        self.length += 1
+        mask = np.ascontiguousarray(self.mask[:, : self.length])
+        positions = self.positions.reshape(batch, 1).copy()
+        logits, self.past = self._run(ids, mask, positions, self.past)
+        self.positions += live
+        return logits[:, -1, :]
+
+    def mark(self, row: int) -> tuple[int, int]:
+        return self.length, int(self.positions[row])
+
+    def rewind(self, row: int, mark: tuple[int, int]) -> None:
+        length, position = mark
+        self.mask[row, length : self.length] = 0
+        self.positions[row] = position
+
+    def _run(
+        self, ids: np.ndarray, mask: np.ndarray, positions: np.ndarray, past: list
+    ) -> tuple[np.ndarray, list]:
+        binding = self.binding
+        binding.clear_binding_inputs()
+        binding.clear_binding_outputs()
+        binding.bind_cpu_input("input_ids", ids)
+        binding.bind_cpu_input("attention_mask", mask)
+        binding.bind_cpu_input("position_ids", positions)
+        for name, value in zip(self.past_names, past):
+            if isinstance(value, np.ndarray):
+                binding.bind_cpu_input(name, value)
+            else:
+                binding.bind_ortvalue_input(name, value)
+        binding.bind_output("logits", "cpu")  # small: one position per row after the prefill
+        for name in self.present_names:
+            binding.bind_output(name, self.device)  # fresh buffers: the old past stays valid
+        self.run(binding)
+        outputs = binding.get_outputs()
+        return outputs[0].numpy(), list(outputs[1:])
+
+    def _repeat(self, value: object, batch: int) -> object:
+        """A batch-1 cache tensor repeated to `batch` rows. This one copy per request goes
+        through host memory on CUDA (ORT has no device-side repeat); decoding steps do not."""
+        import onnxruntime as ort
+
+        host = np.repeat(value.numpy(), batch, axis=0)
+        if self.device == "cpu":
+            return host  # bound as a numpy input: ORT reads it in place
+        return ort.OrtValue.ortvalue_from_numpy(host, "cuda", 0)
+
+
+class SharedCache:
+    def __init__(self, session: object, meta: dict, past_names: list[str],
+                 present_names: list[str], device: str, run: Run):  # fmt: skip
+        self.session, self.device, self.run = session, device, run
+        self.past_names, self.present_names = past_names, present_names
+        self.context = meta["context_length"]
+        self.row_shape = (meta["kv_heads"], self.context, meta["head_dim"])
+        self.embedding_rows = meta["embedding_rows"]
+        self.lengths = np.zeros(0, np.int64)
+        self.arrays: list[np.ndarray] = []  # the CPU buffers' memory
+        self.values: list = []  # the buffers as OrtValues
+        self.step_binding = None  # bound once per batch size: steps only refill its inputs
+
+    @property
+    def positions(self) -> np.ndarray:
+        return self.lengths
+
+    @property
+    def length(self) -> int:
+        return int(self.lengths.max(initial=0))
+
+    def room(self) -> int:
+        return self.context - self.length
+
+    def prefill(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
+        """Equal prompts run once at batch 1 into row 0's buffers, which are then copied to the
+        other rows (on CUDA the rows are simply run together). Different prompts are
+        right-padded; each row's length says where its tokens end."""
+        check_prompts(prompts, self.context)
+        batch = len(prompts)
+        self._allocate(batch)
+        shared = all(list(p) == list(prompts[0]) for p in prompts[1:])
+        once = shared and batch > 1 and self.device == "cpu"
+        rows = prompts[:1] if once else prompts
+        lengths = np.array([len(p) for p in rows], np.int64)
+        longest = int(lengths.max())
+        ids = np.zeros((len(rows), longest), np.int64)
+        for r, prompt in enumerate(rows):
+            ids[r, : len(prompt)] = prompt
+        positions = np.broadcast_to(np.arange(longest, dtype=np.int64), ids.shape).copy()
+        values = self.values
+        if once:
+            import onnxruntime as ort
+
+            values = [ort.OrtValue.ortvalue_from_numpy(a[:1]) for a in self.arrays]
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("input_ids", ids)
+        binding.bind_cpu_input("position_ids", positions)
+        binding.bind_cpu_input("seqlens_k", (lengths - 1).astype(np.int32))
+        binding.bind_cpu_input("total_sequence_length", np.array(longest, np.int32))
+        binding.bind_output("logits", "cpu")
+        self._bind_cache(binding, values)
+        self.run(binding)
+        logits = binding.get_outputs()[0].numpy()[np.arange(len(rows)), lengths - 1]
+        if once:
+            n = len(prompts[0])
+            for a in self.arrays:
+                a[1:, :, :n] = a[:1, :, :n]
+            logits = np.repeat(logits, batch, axis=0)
+            lengths = np.repeat(lengths, batch)
+        self.lengths = lengths
+        return logits
+
+    def step(self, tokens: np.ndarray, live: np.ndarray) -> np.ndarray:
+        if self.length >= self.context:
+            raise EngineError(f"the model's context ({self.context} tokens) is full")
+        ids, positions, seqlens, total, logits = self._step_buffers()
+        ids[:, 0] = np.where(live, tokens, 0)
+        positions[:, 0] = self.lengths
+        seqlens[:] = self.lengths  # the new token's slot; finished rows overwrite a dead slot
+        total[...] = self.length + 1
+        self.run(self.step_binding)
+        self.lengths = self.lengths + live
+        return logits[:, 0, :].copy()
+
+    def mark(self, row: int) -> int:
+        return int(self.lengths[row])
+
+    def rewind(self, row: int, mark: int) -> None:
+        self.lengths[row] = mark
+
+    def _allocate(self, batch: int) -> None:
+        """Buffers for `batch` rows, kept between requests of the same batch size. Stale
+        entries past a row's length are never read, so they need no clearing."""
+        if self.values and len(self.lengths) == batch:
+            return
+        import onnxruntime as ort
+
+        shape = (batch, *self.row_shape)
+        self.lengths = np.zeros(batch, np.int64)
+        self.step_binding = None
+        if self.device == "cpu":
+            self.arrays = [np.zeros(shape, np.float32) for _ in self.past_names]
+            self.values = [ort.OrtValue.ortvalue_from_numpy(a) for a in self.arrays]
+        else:
+            self.arrays = []
+            self.values = [
+                ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, "cuda", 0)
+                for _ in self.past_names
+            ]
+
+    def _bind_cache(self, binding: object, values: list) -> None:
+        for past, present, value in zip(self.past_names, self.present_names, values):
+            binding.bind_ortvalue_input(past, value)
+            binding.bind_ortvalue_output(present, value)
+
+    def _step_buffers(self) -> tuple[np.ndarray, ...]:
+        """The step's input and output arrays, bound by address once per batch size."""
+        if self.step_binding is None:
+            batch = len(self.lengths)
+            self._step = (
+                np.zeros((batch, 1), np.int64),
+                np.zeros((batch, 1), np.int64),
+                np.zeros(batch, np.int32),
+                np.zeros((), np.int32),
+                np.zeros((batch, 1, self.embedding_rows), np.float32),
+            )
+            binding = self.session.io_binding()
+            names = ("input_ids", "position_ids", "seqlens_k", "total_sequence_length")
+            for name, array in zip(names, self._step):
+                binding.bind_input(name, "cpu", 0, array.dtype, array.shape, array.ctypes.data)
+            logits = self._step[4]
+            binding.bind_output("logits", "cpu", 0, logits.dtype, logits.shape, logits.ctypes.data)
+            self._bind_cache(binding, self.values)
+            self.step_binding = binding
+        return self._step
