@@ -194,10 +194,11 @@ class _CurrentStderr(logging.StreamHandler):
 
 def _engine(args: argparse.Namespace) -> object:
     from midigen.exporter.bundle import BundleError
+    from midigen.models import default_bundle
 
     from .engine import Engine, EngineError
 
-    model = args.model or os.environ.get("MIDIGEN_MODEL") or _shipped_bundle()
+    model = args.model or os.environ.get("MIDIGEN_MODEL") or default_bundle()
     if not model:
         raise UsageError("no model bundle: pass --model FOLDER or set MIDIGEN_MODEL")
     if not args.quiet:  # the engine's one line on the provider; not every library's chatter
@@ -213,15 +214,3 @@ def _engine(args: argparse.Namespace) -> object:
         raise UsageError(f"--model: {e}") from None
     except EngineError as e:
         raise UsageError(str(e)) from None
-
-
-def _shipped_bundle() -> str | None:
-    """The first bundle folder in the `midigen.models` package (as midigen-server picks it)."""
-    from importlib.resources import files
-
-    try:
-        root = Path(str(files("midigen.models")))
-        bundles = sorted(d for d in root.iterdir() if (d / "midigen.json").is_file())
-    except (ModuleNotFoundError, OSError):
-        return None
-    return str(bundles[0]) if bundles else None

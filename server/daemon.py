@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from midigen.models import default_bundle
+
 from . import protocol as p
 from .engine import DEVICES, Engine
 from .generation import BarDone
@@ -33,15 +35,6 @@ def version() -> str:
         return metadata.version("midigen")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def default_model() -> Path | None:
-    """The first bundle folder shipped in the `midigen.models` package (sorted by name), if any."""
-    from importlib.resources import files
-
-    root = Path(str(files("midigen.models")))
-    bundles = sorted(d for d in root.iterdir() if (d / "midigen.json").is_file())
-    return bundles[0] if bundles else None
 
 
 def controls_text(engine: Engine) -> str:
@@ -181,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         allow = parse_networks(args.allow)
     except ValueError as e:
         return _fail(str(e), 2)
-    model = args.model or os.environ.get("MIDIGEN_MODEL") or default_model()
+    model = args.model or os.environ.get("MIDIGEN_MODEL") or default_bundle()
     if model is None:
         return _fail(
             "no default model is installed (models/ holds no bundle yet); "

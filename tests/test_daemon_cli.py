@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from midigen.server.daemon import default_model
+from midigen.server import daemon
 
 SERVER = Path(sys.executable).parent / "midigen-server"
 ENV = {k: v for k, v in os.environ.items() if k != "MIDIGEN_MODEL"}
@@ -139,10 +139,13 @@ def test_help_lists_every_flag():
         assert flag in result.stdout
 
 
-def test_without_a_model_it_says_so_in_one_line():
-    if default_model() is not None:
-        pytest.skip(f"a default model is installed: {default_model()}")
-    assert "no default model is installed" in one_line(server(), 2)
+def test_without_a_model_it_says_so_in_one_line(monkeypatch, capsys):
+    """An install whose models/ lost its bundle (the shipped one is tested below)."""
+    monkeypatch.setattr(daemon, "default_bundle", lambda: None)
+    monkeypatch.delenv("MIDIGEN_MODEL", raising=False)
+    assert daemon.main(["--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no default model is installed" in err[0]
 
 
 def test_missing_or_corrupt_model_and_bad_flags_are_one_line(bundle, tmp_path):
