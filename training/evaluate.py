@@ -1,6 +1,11 @@
-"""Held-out NLL of a trained model against a smoothed 4-gram baseline on the same tokens.
+"""Held-out evaluation of the default model: NLL here, generation in the modules it names.
 
-    python -m training.evaluate nll --model RUN/best [--split test] [--examples 1000]
+    python -m training.evaluate nll --model RUN/best [--split test] [--examples 1000] [--out DIR]
+    python -m training.evaluate controls --model BUNDLE --out DIR [--n 100]   (adherence.py)
+    python -m training.evaluate infill --model BUNDLE --out DIR [--n 200]     (plausibility.py)
+    python -m training.evaluate examples --model BUNDLE --out DIR             (pianorolls.py)
+
+`training.model_card` turns the JSON (and PNGs) these write into DIR into the model card.
 
 Both models score the same fixed examples of the held-out split (training/dataset.py with a
 fixed seed) and the same targets: `answer` = the fill sections and <end> (what the server
@@ -8,8 +13,11 @@ samples), `all` = every token the training loss weighs in (headers' instrument a
 tokens excluded: they are the user's input). The baseline is an interpolated 4-gram with
 absolute discounting (Kneser-Ney's discount, without its continuation counts), counted on
 `--ngram-examples` training-split examples drawn by the same code; the issue's goal is a model
-NLL at least 25 % below it. The control-adherence and infill-plausibility parts of the issue
-need generation through the exported bundle and are not here yet.
+NLL at least 25 % below it.
+
+The generation evaluations load an exported bundle (not the HF checkpoint) and go through
+`generation.generate()`, the server's own code path, on held-out tasks from the corpus cache's
+test split (training/heldout.py); `--n` bounds the tasks, `--seed` fixes tasks and samples.
 """
 
 from __future__ import annotations
@@ -117,6 +125,7 @@ def nll_report(args: argparse.Namespace) -> dict:
     baseline = ngram_nll(ngram, held_out, weights)
     scored = train.evaluate(model, held_out, weights, vocab.special("<pad>"), "cpu", 8192)
     result = {
+        "checkpoint": str(args.model),
         "split": args.split,
         "examples": len(held_out),
         "answer_tokens": scored["valid_fill_tokens"],
@@ -129,6 +138,38 @@ def nll_report(args: argparse.Namespace) -> dict:
     }
     print(json.dumps(result, indent=1))
     return result
+
+
+def generation_report(args: argparse.Namespace) -> dict:
+    """Run one generation evaluation and write its JSON (and PNGs) into args.out."""
+    from midigen.server.engine import Engine
+    from midigen.server.sampling import SamplingOptions
+    from training import adherence, heldout, pianorolls, plausibility
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    engine = Engine(args.model, device=args.device, threads=args.threads)
+    items = heldout.heldout_pieces(args.cache, args.split)
+    options = SamplingOptions(temperature=args.temperature, top_p=args.top_p,
+                              max_bar_tokens=args.max_bar_tokens).validate()  # fmt: skip
+    if args.command == "examples":
+        report: dict = {"examples": pianorolls.render_examples(
+            engine, items, args.out, args.seed, options=options)}  # fmt: skip
+    else:
+        spans = (args.bars,) if args.command == "controls" else (1, 2)
+        tasks = heldout.choose_tasks(engine, items, args.n, args.seed, spans)
+        if args.command == "controls":
+            report = adherence.evaluate_controls(engine, tasks, args.seed, args.variations,
+                                                 options)  # fmt: skip
+            adherence.plot_density(report, args.out / "density.png")
+        else:
+            report = plausibility.evaluate_infill(engine, tasks, args.seed, options)
+            plausibility.plot_correlations(report, args.out / "pitch_classes.png")
+    report.update({"model": str(args.model), "split": args.split, "device": engine.device,
+                   "threads": args.threads, "held_out_works": len(items)})  # fmt: skip
+    (args.out / f"{args.command}.json").write_text(json.dumps(report, indent=1))
+    brief = {k: v for k, v in report.items() if k != "records"}
+    print(json.dumps(brief, indent=1))
+    return report
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,10 +187,40 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ngram-examples", type=int, default=20000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", type=Path, help="also write the result here")
+    p.add_argument("--out", type=Path, help="also write the result to OUT/nll.json")
+    helps = {
+        "controls": "density and polyphony adherence, hard limits (adherence.py)",
+        "infill": "pitch classes, empty bars, notes per bar vs the original (plausibility.py)",
+        "examples": "piano-roll PNGs of held-out infills (pianorolls.py)",
+    }
+    for name, text in helps.items():
+        g = sub.add_parser(name, help=text)
+        g.add_argument("--model", type=Path, required=True, help="exported bundle folder")
+        g.add_argument("--out", type=Path, required=True, help=f"writes OUT/{name}.json")
+        g.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
+        g.add_argument("--split", default="test", choices=("valid", "test"))
+        g.add_argument("--seed", type=int, default=0)
+        g.add_argument("--threads", type=int, default=1, help="engine CPU threads (1)")
+        g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+        g.add_argument("--temperature", type=float, default=1.0, help="(1.0, the server's)")
+        g.add_argument("--top-p", type=float, default=1.0, help="(1.0, the server's)")
+        g.add_argument("--max-bar-tokens", type=int, default=512, help=argparse.SUPPRESS)
+        if name != "examples":
+            g.add_argument("--n", type=int, default=100 if name == "controls" else 200,
+                           help="held-out tasks (windows)")  # fmt: skip
+        if name == "controls":
+            g.add_argument("--bars", type=int, default=2, choices=(1, 2),
+                           help="bars per request (2: the server's infill step)")
+            g.add_argument("--variations", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.command != "nll":
+        generation_report(args)
+        return
     result = nll_report(args)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+    for path in (args.json, args.out and args.out / "nll.json"):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,280 @@
+"""The Markdown of MODEL_CARD.md (training/model_card.py gathers the numbers and calls `render`).
+
+Kept apart so the wording can be read and edited as text. Every number comes from the
+evaluation JSON, the bundle's midigen.json or a run log; what the card says about the data is
+the recipe's definition (training/README.md, docs/corpus.md), not a measurement.
+"""
+
+from __future__ import annotations
+
+from training.adherence import DENSITY_LEVELS, POLY_LIMITS
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def num(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _overview(name: str, meta: dict, count: int, counted: str, size: int) -> list[str]:
+    lang = meta.get("language", {})
+    return [
+        f"# Model card: {name}",
+        "",
+        f"`{name}` is the model midigen serves by default: a {meta['layers']}-layer "
+        f"{meta['architecture']} decoder ({meta['hidden_size']} wide, {meta['heads']} heads, "
+        f"{meta['context_length']}-token context, {meta['vocab_size']}-token vocabulary), "
+        f"{count / 1e6:.2f} M parameters ({counted}), trained from scratch by this project's "
+        f"recipe (`training/`) and exported with `midigen-export` to ONNX "
+        f"({meta['dtype']}, {size / 2**20:.1f} MiB on disk). It reads and writes the midigen "
+        f"token language {lang.get('version', '')} (docs/language.md): it refills selected bars "
+        f"of MIDI tracks (infill, continuation, loops) in windows of {meta['window_bars']} bars "
+        f"and at most {meta['max_tracks']} tracks, steered per track by density, polyphony and "
+        "note-length controls, with the grammar enforcing the hard limits while sampling.",
+        "",
+    ]
+
+
+def _data(infill: dict) -> list[str]:
+    return [
+        "## Training data",
+        "",
+        "music21's built-in corpus, as installed with the `music21` package (docs/corpus.md): "
+        "German and European folk songs (Essen), Irish and Scottish fiddle tunes (O'Neill's, "
+        "Ryan's, Aird's), Palestrina's masses, Bach chorales, Monteverdi madrigals, trecento "
+        "songs, Haydn/Mozart/Beethoven string quartet movements and a few smaller folders. "
+        "**There are no drums in it**: the model has never seen a drum track, and the "
+        "language's drum density thresholds were set by hand. Nearly every note has the same "
+        "velocity and lies on the grid, so the model knows little about dynamics and nothing "
+        "about microtiming.",
+        "",
+        "Works are split train/valid/test 90/5/5 by the SHA-1 of their work id, so no held-out "
+        "work (or movement) is trained on; the same melody can still occur in two collections "
+        "(no de-duplication). Augmentation: transposition by up to 5 semitones, instrument "
+        "swaps within GM families, random windows, track subsets and bar masks, controls "
+        f"sometimes set to \"any\". Every generation number below comes from the "
+        f"{infill['held_out_works']} works of the cache's {infill['split']} split.",
+        "",
+    ]
+
+
+def _training(runs: list[dict]) -> list[str]:
+    out = ["## Training", ""]
+    if not runs:
+        return out + ["The card was generated without the training runs' logs (`--run`).", ""]
+    rows = []
+    for r in runs:
+        tokens = "n/a" if r["tokens"] is None else f"{r['tokens'] / 1e6:.2f} M"
+        start = f"weights of `{r['init']}`" if r["init"] else "scratch"
+        rows.append([f"`{r['name']}`", start, str(r["steps"]), num(r["minutes"], 1), tokens,
+                     str(r["tokens_per_s"]), num(r["valid_fill"], 3)])  # fmt: skip
+    out += _table(["run", "from", "steps", "minutes", "tokens", "tokens/s",
+                   "valid answer NLL at the end"], rows)  # fmt: skip
+    minutes = sum(r["minutes"] for r in runs)
+    out += ["", f"In all {num(minutes, 1)} minutes of training; `best/` (the lowest valid "
+            "answer NLL) was exported.", ""]  # fmt: skip
+    return out
+
+
+def _nll(nll: dict) -> list[str]:
+    rows = [["this model", num(nll["model"]["answer"], 3), num(nll["model"]["all"], 3)],
+            ["interpolated 4-gram", num(nll["ngram4"]["answer"], 3), num(nll["ngram4"]["all"], 3)],
+            ["reduction", pct(nll["reduction_answer"]), pct(nll["reduction_all"])]]  # fmt: skip
+    return [
+        "## Held-out NLL",
+        "",
+        f"{nll['examples']} examples of the {nll['split']} split ({nll['answer_tokens']} answer "
+        "tokens), drawn by the training example code with a fixed seed. `answer` = the fill "
+        "sections the server samples; `all` = every token the training loss weighs. The 4-gram "
+        f"(absolute discounting) is counted on {nll['ngram_training_examples']} training "
+        "examples. Measured on the checkpoint the bundle was exported from (the exporter's "
+        "parity check ties the two).",
+        "",
+        *_table(["NLL per token", "answer", "all"], rows),
+        "",
+    ]
+
+
+def _controls(c: dict) -> list[str]:
+    dm, do = c["density"]["measured"], c["density"]["open"]
+    rows = []
+    for k in DENSITY_LEVELS:
+        m, o = dm["levels"][str(k)], do["levels"][str(k)]
+        rows.append([str(k), str(m["requests"]), pct(m["within_1"]), pct(m["exact"]),
+                     num(m["mean_level"], 1), pct(o["within_1"]), pct(o["exact"]),
+                     num(o["mean_level"], 1)])  # fmt: skip
+    rows.append(["all", str(dm["requests"]), pct(dm["within_1"]), pct(dm["exact"]), "",
+                 pct(do["within_1"]), pct(do["exact"]), ""])  # fmt: skip
+    poly = [[str(k), str(v["requests"]), str(v["violations"]), pct(v["within_1"]),
+             pct(v["exact"]), str(v["empty"])]
+            for k, v in ((k, c["poly_max"]["limits"][str(k)]) for k in POLY_LIMITS)]  # fmt: skip
+    hard = c["hard_limits"]
+    bars = " or ".join(str(b) for b in c["bars_per_task"])
+    return [
+        "## Control adherence",
+        "",
+        f"{c['tasks']} held-out tasks: {bars} consecutive bars of one melodic track, sent "
+        "through the server's generation code as a DAW selection (the whole piece, the server "
+        "planning the window). For each density level the request sets density and lets the "
+        "server measure the rest from the original bars (*only density set*: poly_max and the "
+        "duration classes stay hard limits at their measured values), and again with the hard "
+        "limits opened (*limits opened*: poly_max 10, durations 32nd to whole). The server "
+        "cannot ask for \"any\" (an unset control means \"measured\"). The generated bars are "
+        "measured with `controls.measure`, the function that labels the training data; density "
+        "is defined over the bars a control describes, i.e. the selected bars of the track "
+        f"together, so each request counts once. {c['generations']} generations, "
+        f"{c['variations']} variation each, seed {c['seed']}, temperature {c['temperature']}.",
+        "",
+        *_table(["requested density", "requests", "only density set: within +-1", "exact",
+                 "mean level", "limits opened: within +-1", "exact", "mean level"], rows),
+        "",
+        f"With only density set, {dm['reachable']} of {dm['requests']} requests could reach "
+        "the level (within +-1) under the measured limits at all; among those "
+        f"{pct(dm['within_1_reachable'])} were within +-1.",
+        "",
+        "![density: requested vs generated](density.png)",
+        "",
+        "Polyphony limits (poly_max k, the rest measured): a violation is a request with any "
+        "tick under a generated note where more than k notes of the track sound (notes ringing "
+        "in from earlier bars counted, as the grammar counts them). *within +-1* compares the "
+        "generated bars' measured poly_max with k; a monophonic part correctly stays at 1 "
+        "under a limit of 3.",
+        "",
+        *_table(["poly_max", "requests", "violations", "within +-1", "exact", "empty"], poly),
+        "",
+        f"Over all {hard['requests']} requests and {hard['notes']} generated notes: "
+        f"{hard['poly_violations']} requests over a polyphony limit, "
+        f"{hard['duration_violations']} notes outside the duration classes asked for, "
+        f"{hard['misplaced_notes']} notes outside their bar or past the window end.",
+        "",
+    ]
+
+
+def _infill(r: dict) -> list[str]:
+    m, b = r["conditions"]["measured"], r["conditions"]["blank"]
+    ref = r["baselines"]
+
+    def corr(x: dict) -> str:
+        return (f"{num(x['mean'])} (median {num(x['median'])}, {x['defined']} of "
+                f"{x['of']})")  # fmt: skip
+
+    rows = [
+        ["pitch-class correlation with the original", corr(m["pitch_class_correlation"]),
+         corr(b["pitch_class_correlation"])],
+        ["empty bars, generated", pct(m["empty_bars"]["generated"]),
+         pct(b["empty_bars"]["generated"])],
+        ["empty bars, original", pct(m["empty_bars"]["original"]),
+         pct(b["empty_bars"]["original"])],
+        ["notes per bar, generated", num(m["notes_per_bar"]["generated"]),
+         num(b["notes_per_bar"]["generated"])],
+        ["notes per bar, original", num(m["notes_per_bar"]["original"]),
+         num(b["notes_per_bar"]["original"])],
+        ["notes per bar, generated / original", num(m["notes_per_bar"]["ratio"]),
+         num(b["notes_per_bar"]["ratio"])],
+        ["density level within +-1 of the original's", pct(m["density_within_1_of_original"]),
+         pct(b["density_within_1_of_original"])],
+    ]  # fmt: skip
+    collections = ", ".join(f"{k} {v}" for k, v in r["collections"].items())
+    return [
+        "## Infill plausibility",
+        "",
+        f"{r['tasks']} held-out tasks ({r['bars_requested']} bars: 1 or 2 bars of one melodic "
+        f"track each; by collection: {collections}), refilled through the server's generation "
+        "code, seed "
+        f"{r['seed']}. *measured*: nothing set, so every control is measured from the original "
+        "bars (a fair reconstruction task). *blank*: the bars are emptied first and the server "
+        "measures the controls from the track's other bars, so nothing about the target bars "
+        "is given. Pitch-class correlation: Pearson over the 12 onset counts of the refilled "
+        "region against the original region, per task (tasks where either is empty or flat "
+        "are left out), then averaged.",
+        "",
+        *_table(["", "measured", "blank"], rows),
+        "",
+        "For scale, the same correlation between the original region and unrelated music (the "
+        "original region of a task from another work) is "
+        f"{corr(ref['random_other_window'])}, and between the original region and the track's "
+        f"own other bars in the window {corr(ref['context_bars'])}.",
+        "",
+        "![pitch-class correlations](pitch_classes.png)",
+        "",
+    ]
+
+
+def _examples(examples: dict | None) -> list[str]:
+    out = ["## Examples", ""]
+    records = (examples or {}).get("examples", [])
+    if not records:
+        return out + ["No piano rolls were rendered for this card.", ""]
+    out += ["Held-out infills, all controls measured from the original bars (the refilled "
+            "bars shaded, their notes in red); original left, generated right.", ""]  # fmt: skip
+    for e in records:
+        if e.get("missing"):
+            out += [f"- No {e['label']} is in the held-out split.", ""]
+            continue
+        bars = "-".join(str(b) for b in (e["bars"][0], e["bars"][-1]))
+        notes = f"{sum(e['notes_original'])} notes originally, {sum(e['notes_generated'])} " \
+            "generated"  # fmt: skip
+        out += [
+            f"**{e['label']}**: `{e['work']}`, track {e['track']}, bars {bars} ({notes}; "
+            f"pitch-class correlation {num(e['pitch_class_correlation'])}; seed {e['seed']}).",
+            "",
+            f"| original | generated |\n|---|---|\n| ![original]({e['files']['original']}) | "
+            f"![generated]({e['files']['infilled']}) |",
+            "",
+        ]
+    return out
+
+
+def render(name: str, meta: dict, count: int, counted: str, size: int, nll: dict,
+           controls: dict, infill: dict, examples: dict | None, runs: list[dict],
+           goals: list[tuple[str, str, str, bool]]) -> str:  # fmt: skip
+    """The whole card as Markdown."""
+    summary = [[g, goal, result, "met" if met else "**falls short**"]
+               for g, goal, result, met in goals]  # fmt: skip
+    short = [f"- **Falls short:** {g}: {result} (goal: {goal})."
+             for g, goal, result, met in goals if not met]  # fmt: skip
+    lines = [
+        *_overview(name, meta, count, counted, size),
+        "## Goals and results",
+        "",
+        *_table(["measure", "goal", "result", ""], summary),
+        "",
+        *(short or ["Every goal above is met."]),
+        "",
+        *_data(infill),
+        *_training(runs),
+        *_nll(nll),
+        *_controls(controls),
+        *_infill(infill),
+        *_examples(examples),
+        "## How these numbers were made",
+        "",
+        "```",
+        f"python -m training.evaluate nll --model RUN/best --split {nll['split']} "
+        f"--examples {nll['examples']} --out RESULTS",
+        f"python -m training.evaluate controls --model {meta_path(name)} --out RESULTS "
+        f"--n {controls['tasks']} --seed {controls['seed']}",
+        f"python -m training.evaluate infill --model {meta_path(name)} --out RESULTS "
+        f"--n {infill['tasks']} --seed {infill['seed']}",
+        f"python -m training.evaluate examples --model {meta_path(name)} --out RESULTS",
+        f"python -m training.model_card --model {meta_path(name)} --results RESULTS",
+        "```",
+        "",
+        f"On {controls['device']} ({controls['threads']} engine threads): control adherence "
+        f"took {num(controls['seconds_per_task'])} s "
+        f"per task ({len(DENSITY_LEVELS) * 2 + len(POLY_LIMITS)} requests), infill plausibility "
+        f"{num(infill['seconds_per_task'])} s per task (2 requests); NLL {nll['seconds']} s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def meta_path(name: str) -> str:
+    return f"models/{name}"
