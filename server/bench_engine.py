@@ -311,8 +311,13 @@ def _random_bundle(name: str, layers: int, width: int, heads: int) -> tuple[Path
 
 def _current(bundle: Path) -> bool:
     """A cached bundle made by this exporter's --optimize (the fused graph), not an older one."""
-    meta = bundle / "midigen.json"
-    return meta.is_file() and json.loads(meta.read_text()).get("kv_cache") == "shared"
+    path = bundle / "midigen.json"
+    if not path.is_file():
+        return False
+    meta = json.loads(path.read_text())
+    conversion = meta["optimization"].get("conversion") or {}
+    int8_ok = meta["dtype"] != "int8" or conversion.get("per_channel", False)
+    return meta.get("kv_cache") == "shared" and int8_ok
 
 
 def _status_mb(field: str) -> float:
