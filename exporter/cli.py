@@ -26,9 +26,9 @@ examples:
   midigen-export out/ckpt.pt -o models/piano --window-bars 8 --max-tracks 1
       a nanoGPT checkpoint (model_args + model)
   midigen-export lightning_logs/version_0/checkpoints/last.ckpt -o models/loop --optimize
-      a PyTorch Lightning checkpoint, with ONNX Runtime's transformer fusions
-  midigen-export ckpt.pt -o models/piano-int8 --int8
-      dynamically quantised weights for CPU serving
+      a PyTorch Lightning checkpoint as the fused graph (what CPU serving wants)
+  midigen-export ckpt.pt -o models/piano-int8 --optimize --int8
+      the fused graph with dynamically quantised weights for CPU serving
   midigen-export hf-dir/ -o models/gpu --optimize --fp16 --vocab my-language.json
       mixed precision for GPU, with a vocabulary other than midigen's own
 
@@ -77,7 +77,12 @@ def parser() -> argparse.ArgumentParser:
         f"{DEFAULT_MAX_TRACKS})",
     )
     p.add_argument("--opset", type=int, choices=(17, 18), default=17, help="ONNX opset (17)")
-    p.add_argument("--optimize", action="store_true", help="apply ORT transformer fusions")
+    p.add_argument(
+        "--optimize",
+        action="store_true",
+        help="GPT2 family without --fp16: build the fused graph (GroupQueryAttention over an "
+        "in-place KV cache); otherwise apply ORT's transformer fusions",
+    )
     precision = p.add_mutually_exclusive_group()
     precision.add_argument("--fp16", action="store_true", help="mixed fp16 weights (for GPU)")
     precision.add_argument("--int8", action="store_true", help="int8 dynamic quantisation (CPU)")
