@@ -23,13 +23,17 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+ARCHITECTURES = {"gpt2": "GPT-2", "llama": "Llama", "mistral": "Mistral"}
+
+
 def _overview(name: str, meta: dict, count: int, counted: str, size: int) -> list[str]:
     lang = meta.get("language", {})
+    arch = ARCHITECTURES.get(meta["architecture"], meta["architecture"])
     return [
         f"# Model card: {name}",
         "",
         f"`{name}` is the model midigen serves by default: a {meta['layers']}-layer "
-        f"{meta['architecture']} decoder ({meta['hidden_size']} wide, {meta['heads']} heads, "
+        f"{arch} decoder ({meta['hidden_size']} wide, {meta['heads']} heads, "
         f"{meta['context_length']}-token context, {meta['vocab_size']}-token vocabulary), "
         f"{count / 1e6:.2f} M parameters ({counted}), trained from scratch by this project's "
         f"recipe (`training/`) and exported with `midigen-export` to ONNX "
@@ -56,9 +60,11 @@ def _data(infill: dict) -> list[str]:
         "about microtiming.",
         "",
         "Works are split train/valid/test 90/5/5 by the SHA-1 of their work id, so no held-out "
-        "work (or movement) is trained on; the same melody can still occur in two collections "
-        "(no de-duplication). Augmentation: transposition by up to 5 semitones, instrument "
-        "swaps within GM families, random windows, track subsets and bar masks, controls "
+        "work is trained on (a work is one piece of a corpus file: another movement of a "
+        "held-out quartet movement may be in training), and the same melody can still occur in "
+        "two collections (no de-duplication). Augmentation: transposition by up to 5 "
+        "semitones, instrument swaps within GM families, random windows, track subsets and bar "
+        "masks, controls "
         f"sometimes set to \"any\". Every generation number below comes from the "
         f"{infill['held_out_works']} works of the cache's {infill['split']} split.",
         "",
@@ -117,10 +123,12 @@ def _controls(c: dict) -> list[str]:
             for k, v in ((k, c["poly_max"]["limits"][str(k)]) for k in POLY_LIMITS)]  # fmt: skip
     hard = c["hard_limits"]
     bars = " or ".join(str(b) for b in c["bars_per_task"])
+    collections = ", ".join(f"{k} {v}" for k, v in c["collections"].items())
     return [
         "## Control adherence",
         "",
-        f"{c['tasks']} held-out tasks: {bars} consecutive bars of one melodic track, sent "
+        f"{c['tasks']} held-out tasks (one per work, works in a seeded random order; by "
+        f"collection: {collections}): {bars} consecutive bars of one melodic track, sent "
         "through the server's generation code as a DAW selection (the whole piece, the server "
         "planning the window). For each density level the request sets density and lets the "
         "server measure the rest from the original bars (*only density set*: poly_max and the "
@@ -191,7 +199,10 @@ def _infill(r: dict) -> list[str]:
         f"{r['seed']}. *measured*: nothing set, so every control is measured from the original "
         "bars (a fair reconstruction task). *blank*: the bars are emptied first and the server "
         "measures the controls from the track's other bars, so nothing about the target bars "
-        "is given. Pitch-class correlation: Pearson over the 12 onset counts of the refilled "
+        "is given. As the server does, a bar that comes out identical to the original (or "
+        "empty where the density asks for notes) is resampled, up to 3 times, so an exact "
+        "copy of the original is avoided by design. Pitch-class correlation: Pearson over the "
+        "12 onset counts of the refilled "
         "region against the original region, per task (tasks where either is empty or flat "
         "are left out), then averaged.",
         "",
@@ -258,7 +269,8 @@ def render(name: str, meta: dict, count: int, counted: str, size: int, nll: dict
         "",
         "```",
         f"python -m training.evaluate nll --model RUN/best --split {nll['split']} "
-        f"--examples {nll['examples']} --out RESULTS",
+        f"--examples {nll['examples']} --ngram-examples {nll['ngram_training_examples']} "
+        "--out RESULTS",
         f"python -m training.evaluate controls --model {meta_path(name)} --out RESULTS "
         f"--n {controls['tasks']} --seed {controls['seed']}",
         f"python -m training.evaluate infill --model {meta_path(name)} --out RESULTS "
@@ -267,7 +279,7 @@ def render(name: str, meta: dict, count: int, counted: str, size: int, nll: dict
         f"python -m training.model_card --model {meta_path(name)} --results RESULTS",
         "```",
         "",
-        f"On {controls['device']} ({controls['threads']} engine threads): control adherence "
+        f"On {controls['device']} (engine threads: {controls['threads']}): control adherence "
         f"took {num(controls['seconds_per_task'])} s "
         f"per task ({len(DENSITY_LEVELS) * 2 + len(POLY_LIMITS)} requests), infill plausibility "
         f"{num(infill['seconds_per_task'])} s per task (2 requests); NLL {nll['seconds']} s.",

@@ -12,6 +12,8 @@ refilled through `generation.generate()` in two conditions:
   target bars is given away. (The server cannot ask for "any": an unset control means
   "measured", so this is the closest a server request gets to uninformed infilling.)
 
+As in the server, generation resamples a bar identical to the original (up to `retries` times),
+so exact reconstruction is avoided by design; the measures below are about resemblance.
 Compared with the original bars (both quantized to the grid as the model sees them):
 pitch-class histogram correlation (Pearson over the 12 note-onset counts of the refilled region
 vs the original region, per task, averaged over the tasks where both have notes and neither
