@@ -40,8 +40,11 @@ def cache(tmp_path_factory):
     """A corpus cache holding the shared files as works of the test split (work ids picked by
     their hash), all filed under bach/ so that only a chorale example can be drawn."""
     root = tmp_path_factory.mktemp("cache")
-    names = (f"bach/shared{i}.mid" for i in range(10000)
-             if corpus.split_of(f"bach/shared{i}.mid#0") == "test")  # fmt: skip
+    names = (
+        f"bach/shared{i}.mid"
+        for i in range(10000)
+        if corpus.split_of(f"bach/shared{i}.mid#0") == "test"
+    )
     for name, source in zip(FILES, names):
         piece = read_midi(tiny_bundle.MIDI / f"{name}.mid")
         notes, meta = corpus._encode(source, [(f"{source}#0", piece)])
@@ -59,15 +62,33 @@ def results(bundle, cache, tmp_path_factory):
     """`python -m training.evaluate infill|controls|examples` into one folder, plus an nll.json
     in the format `evaluate nll` writes (its model is an HF checkpoint, not a bundle)."""
     out = tmp_path_factory.mktemp("evaluation") / "results"
-    common = ["--model", str(bundle), "--out", str(out), "--cache", str(cache), "--device", "cpu",
-              "--max-bar-tokens", "24"]  # fmt: skip
+    common = [
+        "--model",
+        str(bundle),
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+        "--device",
+        "cpu",
+        "--max-bar-tokens",
+        "24",
+    ]
     evaluate.main(["infill", *common, "--n", str(INFILL_N), "--seed", "1"])
     evaluate.main(["controls", *common, "--n", "1"])
     evaluate.main(["examples", *common])
-    nll = {"checkpoint": "run/best", "split": "test", "examples": 300, "answer_tokens": 9000,
-           "model": {"answer": 1.1234, "all": 1.0456}, "ngram4": {"answer": 1.4321, "all": 1.2987},
-           "ngram_training_examples": 5000, "reduction_answer": 1 - 1.1234 / 1.4321,
-           "reduction_all": 1 - 1.0456 / 1.2987, "seconds": 61.5}  # fmt: skip
+    nll = {
+        "checkpoint": "run/best",
+        "split": "test",
+        "examples": 300,
+        "answer_tokens": 9000,
+        "model": {"answer": 1.1234, "all": 1.0456},
+        "ngram4": {"answer": 1.4321, "all": 1.2987},
+        "ngram_training_examples": 5000,
+        "reduction_answer": 1 - 1.1234 / 1.4321,
+        "reduction_all": 1 - 1.0456 / 1.2987,
+        "seconds": 61.5,
+    }
     (out / "nll.json").write_text(json.dumps(nll))
     return out
 
@@ -82,8 +103,9 @@ def test_tasks_are_melodic_selections_generated_in_one_full_window(engine, items
     assert len(tasks) == 6 and tasks == heldout.choose_tasks(engine, items, 6, seed=3)
     for task in tasks:
         assert not task.piece.tracks[task.track].is_drum
-        assert len(task.bars) in (1, 2) and task.bars == tuple(range(task.bars[0],
-                                                                     task.bars[-1] + 1))
+        assert len(task.bars) in (1, 2) and task.bars == tuple(
+            range(task.bars[0], task.bars[-1] + 1)
+        )
         assert len(task.step.bars) == engine.window_bars and task.step.tracks[0] == task.track
         assert all(b in task.step.bars for b in task.bars)
 
@@ -161,8 +183,10 @@ def test_blank_condition_hides_the_original_bars(engine, items):
     task = heldout.choose_tasks(engine, items, 1, seed=4, spans=(2,))[0]
     blank = heldout.without_bars(task.piece, task.track, task.bars)
     results, _ = heldout.infill(engine, task, None, FAST, piece=blank)
-    assert results[0].original == window_from_piece(task.piece, engine.vocab, task.step.bars,
-                                                    task.step.tracks).tracks[0]  # fmt: skip
+    assert (
+        results[0].original
+        == window_from_piece(task.piece, engine.vocab, task.step.bars, task.step.tracks).tracks[0]
+    )
     grid = task.piece.bars()
     lo, hi = grid[task.bars[0]].start, grid[task.bars[-1]].end
     assert not [n for n in blank.tracks[task.track].notes if lo <= n.start < hi]
@@ -186,18 +210,26 @@ def test_model_card_states_every_number_and_what_falls_short(bundle, results, tm
     shutil.copytree(bundle, model)
     run = tmp_path / "run"
     run.mkdir()
-    log = [{"step": 1, "loss": 2.0, "tokens_per_s": 900, "minutes": 4.0},
-           {"step": 2, "loss": 1.5, "tokens_per_s": 1000, "minutes": 6.5},  # then resumed:
-           {"step": 3, "loss": 1.4, "tokens_per_s": 1100, "minutes": 2.0},
-           {"step": 3, "valid_fill": 1.25, "valid_all": 1.1, "valid_fill_tokens": 10}]
+    log = [
+        {"step": 1, "loss": 2.0, "tokens_per_s": 900, "minutes": 4.0},
+        {"step": 2, "loss": 1.5, "tokens_per_s": 1000, "minutes": 6.5},  # then resumed:
+        {"step": 3, "loss": 1.4, "tokens_per_s": 1100, "minutes": 2.0},
+        {"step": 3, "valid_fill": 1.25, "valid_all": 1.1, "valid_fill_tokens": 10},
+    ]
     (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
     model_card.main(["--model", str(model), "--results", str(results), "--run", str(run)])
     card = (model / "MODEL_CARD.md").read_text()
     nll, controls, infill = (load(results, name) for name in ("nll", "controls", "infill"))
-    numbers = [num(nll["model"]["answer"], 3), num(nll["ngram4"]["answer"], 3),
-               num(nll["model"]["all"], 3), num(nll["ngram4"]["all"], 3),
-               pct(nll["reduction_answer"]), pct(nll["reduction_all"]),
-               "| 3 | 8.5 |", "1.250"]  # steps, minutes over the resume, last valid NLL
+    numbers = [
+        num(nll["model"]["answer"], 3),
+        num(nll["ngram4"]["answer"], 3),
+        num(nll["model"]["all"], 3),
+        num(nll["ngram4"]["all"], 3),
+        pct(nll["reduction_answer"]),
+        pct(nll["reduction_all"]),
+        "| 3 | 8.5 |",
+        "1.250",
+    ]  # steps, minutes over the resume, last valid NLL
     for kind in adherence.CONDITIONS:
         d = controls["density"][kind]
         numbers += [f"{pct(d['within_1'])} of {d['requests']}", pct(d["exact"])]
@@ -205,9 +237,14 @@ def test_model_card_states_every_number_and_what_falls_short(bundle, results, tm
     poly = controls["poly_max"]
     numbers.append(f"{poly['violations']} of {poly['requests']} requests")
     for c in infill["conditions"].values():
-        numbers += [num(c["pitch_class_correlation"]["mean"]), pct(c["empty_bars"]["generated"]),
-                    pct(c["empty_bars"]["original"]), num(c["notes_per_bar"]["generated"]),
-                    num(c["notes_per_bar"]["original"]), num(c["notes_per_bar"]["ratio"])]
+        numbers += [
+            num(c["pitch_class_correlation"]["mean"]),
+            pct(c["empty_bars"]["generated"]),
+            pct(c["empty_bars"]["original"]),
+            num(c["notes_per_bar"]["generated"]),
+            num(c["notes_per_bar"]["original"]),
+            num(c["notes_per_bar"]["ratio"]),
+        ]
     numbers += [num(ref["mean"]) for ref in infill["baselines"].values()]
     assert [n for n in numbers if n not in card] == []
     # the fake NLL is 21.6 % below the 4-gram, under the 25 % goal; a random model ignores density

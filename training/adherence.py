@@ -91,8 +91,9 @@ def max_density_level(result: Infill) -> int:
     if c.poly_max is None or c.poly_max >= vocab.document["polyphony_levels"]:
         return levels
     tpq = vocab.ticks_per_quarter
-    shortest = min(d for d in vocab.durations
-                   if c.dur_min is None or ctl.duration_class(d, tpq) >= c.dur_min)  # fmt: skip
+    shortest = min(
+        d for d in vocab.durations if c.dur_min is None or ctl.duration_class(d, tpq) >= c.dur_min
+    )
     bars = result.task.hole_bars
     onsets = sum(c.poly_max * (1 + (result.bar_ticks[b] - 1) // shortest) for b in bars)
     return ctl.density_level(vocab, onsets / len(bars), result.generated.is_drum)
@@ -115,14 +116,21 @@ def _record(result: Infill) -> dict:
 
 def _requests(vocab_top: int, classes: int) -> list[tuple[str, int, ctl.Controls]]:
     out = [("measured", k, ctl.Controls(density=k)) for k in DENSITY_LEVELS]
-    out += [("open", k, ctl.Controls(density=k, poly_max=vocab_top, dur_min=0,
-                                     dur_max=classes - 1)) for k in DENSITY_LEVELS]  # fmt: skip
+    out += [
+        ("open", k, ctl.Controls(density=k, poly_max=vocab_top, dur_min=0, dur_max=classes - 1))
+        for k in DENSITY_LEVELS
+    ]
     out += [("poly_max", k, ctl.Controls(poly_max=k)) for k in POLY_LIMITS]
     return out
 
 
-def evaluate_controls(engine: Engine, tasks: list[Task], seed: int = 0, variations: int = 1,
-                      options: SamplingOptions | None = None) -> dict:  # fmt: skip
+def evaluate_controls(
+    engine: Engine,
+    tasks: list[Task],
+    seed: int = 0,
+    variations: int = 1,
+    options: SamplingOptions | None = None,
+) -> dict:
     """Run every request on every task; returns the JSON-ready report (see `summarize`).
     `options` (the server's defaults when None) get a derived seed per request."""
     options = options or SamplingOptions()
@@ -135,23 +143,26 @@ def evaluate_controls(engine: Engine, tasks: list[Task], seed: int = 0, variatio
             sampling = dataclasses.replace(options, seed=seed * 1_000_003 + i * 1000 + j)
             results, _done = infill(engine, task, controls, sampling, variations)
             for r in results:
-                records.append({"kind": kind, "level": level, "task": i, "work": task.work,
-                                **_record(r)})  # fmt: skip
+                records.append(
+                    {"kind": kind, "level": level, "task": i, "work": task.work, **_record(r)}
+                )
     seconds = time.perf_counter() - began
     report = summarize(records)
-    report.update({
-        "tasks": len(tasks),
-        "bars_per_task": sorted({len(t.bars) for t in tasks}),
-        "variations": variations,
-        "temperature": options.temperature,
-        "top_p": options.top_p,
-        "seed": seed,
-        "collections": dict(Counter(t.collection for t in tasks).most_common()),
-        "generations": len(tasks) * len(requests),
-        "seconds": round(seconds, 1),
-        "seconds_per_task": round(seconds / max(1, len(tasks)), 3),
-        "records": records,
-    })  # fmt: skip
+    report.update(
+        {
+            "tasks": len(tasks),
+            "bars_per_task": sorted({len(t.bars) for t in tasks}),
+            "variations": variations,
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            "seed": seed,
+            "collections": dict(Counter(t.collection for t in tasks).most_common()),
+            "generations": len(tasks) * len(requests),
+            "seconds": round(seconds, 1),
+            "seconds_per_task": round(seconds / max(1, len(tasks)), 3),
+            "records": records,
+        }
+    )
     return report
 
 
@@ -187,9 +198,10 @@ def summarize(records: list[dict]) -> dict:
             "exact": _fraction([r["measured"][0] == r["level"] for r in rows]),
             "reachable": len(reachable),
             "within_1_reachable": _fraction(
-                [abs(r["measured"][0] - r["level"]) <= 1 for r in reachable]),
+                [abs(r["measured"][0] - r["level"]) <= 1 for r in reachable]
+            ),
             "confusion": confusion.tolist(),  # rows: requested level, columns: generated level
-        }  # fmt: skip
+        }
     poly = {}
     for k in POLY_LIMITS:
         rows = [r for r in records if r["kind"] == "poly_max" and r["level"] == k]
@@ -203,19 +215,25 @@ def summarize(records: list[dict]) -> dict:
             "exact": _fraction([g == k for g in got]),
         }
     poly_rows = [r for r in records if r["kind"] == "poly_max"]
-    originals = Counter(r["original_density"] for r in records
-                        if r["kind"] == "measured" and r["level"] == 1)  # once per task
+    originals = Counter(
+        r["original_density"] for r in records if r["kind"] == "measured" and r["level"] == 1
+    )  # once per task
     return {
         "unit": "one request = one track's selected bars in one window step (one bar unless "
-                "bars_per_task says otherwise); its level is controls.measure over those bars",
+        "bars_per_task says otherwise); its level is controls.measure over those bars",
         "density": density,
         "original_density_levels": {str(k): originals[k] for k in DENSITY_LEVELS},
         "poly_max": {
             "limits": poly,
             "requests": len(poly_rows),
             "violations": sum(r["poly_violation_ticks"] > 0 for r in poly_rows),
-            "within_1": _fraction([abs(r["measured"][2] - r["level"]) <= 1 for r in poly_rows
-                                   if r["measured"][2] is not None]),
+            "within_1": _fraction(
+                [
+                    abs(r["measured"][2] - r["level"]) <= 1
+                    for r in poly_rows
+                    if r["measured"][2] is not None
+                ]
+            ),
         },
         "hard_limits": {
             "requests": len(records),
@@ -224,7 +242,7 @@ def summarize(records: list[dict]) -> dict:
             "duration_violations": sum(r["duration_violations"] for r in records),
             "misplaced_notes": sum(r["misplaced_notes"] for r in records),
         },
-    }  # fmt: skip
+    }
 
 
 def plot_density(report: dict, path: Path | str) -> None:
@@ -247,9 +265,15 @@ def plot_density(report: dict, path: Path | str) -> None:
         lo = [np.percentile(g, 10) if g else np.nan for g in got]
         hi = [np.percentile(g, 90) if g else np.nan for g in got]
         share = report["density"][kind]["within_1"]
-        ax.errorbar(levels + shift, mean, yerr=[np.subtract(mean, lo), np.subtract(hi, mean)],
-                    fmt="o-", color=colour, capsize=3,
-                    label=f"{kind} limits ({share:.0%} within +-1)")  # fmt: skip
+        ax.errorbar(
+            levels + shift,
+            mean,
+            yerr=[np.subtract(mean, lo), np.subtract(hi, mean)],
+            fmt="o-",
+            color=colour,
+            capsize=3,
+            label=f"{kind} limits ({share:.0%} within +-1)",
+        )
     ax.set_xlabel("requested density level")
     ax.set_ylabel("generated density level (mean, 10-90 %)")
     ax.set_xticks(levels)

@@ -23,6 +23,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+DENSITY_HEADER = (
+    "requested density|requests|only density set: within +-1|exact|mean level|"
+    "limits opened: within +-1|exact|mean level"
+)
 ARCHITECTURES = {"gpt2": "GPT-2", "llama": "Llama", "mistral": "Mistral"}
 
 
@@ -65,7 +69,7 @@ def _data(infill: dict) -> list[str]:
         "two collections (no de-duplication). Augmentation: transposition by up to 5 "
         "semitones, instrument swaps within GM families, random windows, track subsets and bar "
         "masks, controls "
-        f"sometimes set to \"any\". Every generation number below comes from the "
+        f'sometimes set to "any". Every generation number below comes from the '
         f"{infill['held_out_works']} works of the cache's {infill['split']} split.",
         "",
     ]
@@ -79,20 +83,37 @@ def _training(runs: list[dict]) -> list[str]:
     for r in runs:
         tokens = "n/a" if r["tokens"] is None else f"{r['tokens'] / 1e6:.2f} M"
         start = f"weights of `{r['init']}`" if r["init"] else "scratch"
-        rows.append([f"`{r['name']}`", start, str(r["steps"]), num(r["minutes"], 1), tokens,
-                     str(r["tokens_per_s"]), num(r["valid_fill"], 3)])  # fmt: skip
-    out += _table(["run", "from", "steps", "minutes", "tokens", "tokens/s",
-                   "valid answer NLL at the end"], rows)  # fmt: skip
+        rows.append(
+            [
+                f"`{r['name']}`",
+                start,
+                str(r["steps"]),
+                num(r["minutes"], 1),
+                tokens,
+                str(r["tokens_per_s"]),
+                num(r["valid_fill"], 3),
+            ]
+        )
+    out += _table(
+        ["run", "from", "steps", "minutes", "tokens", "tokens/s", "valid answer NLL at the end"],
+        rows,
+    )
     minutes = sum(r["minutes"] for r in runs)
-    out += ["", f"In all {num(minutes, 1)} minutes of training; `best/` (the lowest valid "
-            "answer NLL) was exported.", ""]  # fmt: skip
+    out += [
+        "",
+        f"In all {num(minutes, 1)} minutes of training; `best/` (the lowest valid "
+        "answer NLL) was exported.",
+        "",
+    ]
     return out
 
 
 def _nll(nll: dict) -> list[str]:
-    rows = [["this model", num(nll["model"]["answer"], 3), num(nll["model"]["all"], 3)],
-            ["interpolated 4-gram", num(nll["ngram4"]["answer"], 3), num(nll["ngram4"]["all"], 3)],
-            ["reduction", pct(nll["reduction_answer"]), pct(nll["reduction_all"])]]  # fmt: skip
+    rows = [
+        ["this model", num(nll["model"]["answer"], 3), num(nll["model"]["all"], 3)],
+        ["interpolated 4-gram", num(nll["ngram4"]["answer"], 3), num(nll["ngram4"]["all"], 3)],
+        ["reduction", pct(nll["reduction_answer"]), pct(nll["reduction_all"])],
+    ]
     return [
         "## Held-out NLL",
         "",
@@ -110,17 +131,18 @@ def _nll(nll: dict) -> list[str]:
 
 def _controls(c: dict) -> list[str]:
     dm, do = c["density"]["measured"], c["density"]["open"]
-    rows = []
-    for k in DENSITY_LEVELS:
-        m, o = dm["levels"][str(k)], do["levels"][str(k)]
-        rows.append([str(k), str(m["requests"]), pct(m["within_1"]), pct(m["exact"]),
-                     num(m["mean_level"], 1), pct(o["within_1"]), pct(o["exact"]),
-                     num(o["mean_level"], 1)])  # fmt: skip
-    rows.append(["all", str(dm["requests"]), pct(dm["within_1"]), pct(dm["exact"]), "",
-                 pct(do["within_1"]), pct(do["exact"]), ""])  # fmt: skip
-    poly = [[str(k), str(v["requests"]), str(v["violations"]), pct(v["within_1"]),
-             pct(v["exact"]), str(v["empty"])]
-            for k, v in ((k, c["poly_max"]["limits"][str(k)]) for k in POLY_LIMITS)]  # fmt: skip
+
+    def cells(x: dict, mean: bool = True) -> list[str]:
+        return [pct(x["within_1"]), pct(x["exact"])] + ([num(x["mean_level"], 1)] if mean else [""])
+
+    rows = [[str(k), str(dm["levels"][str(k)]["requests"])]
+            + cells(dm["levels"][str(k)]) + cells(do["levels"][str(k)])
+            for k in DENSITY_LEVELS]  # fmt: skip
+    rows.append(["all", str(dm["requests"]), *cells(dm, False), *cells(do, False)])
+    limits = c["poly_max"]["limits"]
+    poly = [[str(k), *(str(limits[str(k)][f]) for f in ("requests", "violations")),
+             pct(limits[str(k)]["within_1"]), pct(limits[str(k)]["exact"]),
+             str(limits[str(k)]["empty"])] for k in POLY_LIMITS]  # fmt: skip
     hard = c["hard_limits"]
     bars = " or ".join(str(b) for b in c["bars_per_task"])
     collections = ", ".join(f"{k} {v}" for k, v in c["collections"].items())
@@ -134,14 +156,13 @@ def _controls(c: dict) -> list[str]:
         "server measure the rest from the original bars (*only density set*: poly_max and the "
         "duration classes stay hard limits at their measured values), and again with the hard "
         "limits opened (*limits opened*: poly_max 10, durations 32nd to whole). The server "
-        "cannot ask for \"any\" (an unset control means \"measured\"). The generated bars are "
+        'cannot ask for "any" (an unset control means "measured"). The generated bars are '
         "measured with `controls.measure`, the function that labels the training data; density "
         "is defined over the bars a control describes, i.e. the selected bars of the track "
         f"together, so each request counts once. {c['generations']} generations, "
         f"{c['variations']} variation each, seed {c['seed']}, temperature {c['temperature']}.",
         "",
-        *_table(["requested density", "requests", "only density set: within +-1", "exact",
-                 "mean level", "limits opened: within +-1", "exact", "mean level"], rows),
+        *_table(DENSITY_HEADER.split("|"), rows),
         "",
         f"With only density set, {dm['reachable']} of {dm['requests']} requests could reach "
         "the level (within +-1) under the measured limits at all; among those "
@@ -170,25 +191,24 @@ def _infill(r: dict) -> list[str]:
     ref = r["baselines"]
 
     def corr(x: dict) -> str:
-        return (f"{num(x['mean'])} (median {num(x['median'])}, {x['defined']} of "
-                f"{x['of']})")  # fmt: skip
+        return f"{num(x['mean'])} (median {num(x['median'])}, {x['defined']} of {x['of']})"
 
-    rows = [
-        ["pitch-class correlation with the original", corr(m["pitch_class_correlation"]),
-         corr(b["pitch_class_correlation"])],
-        ["empty bars, generated", pct(m["empty_bars"]["generated"]),
-         pct(b["empty_bars"]["generated"])],
-        ["empty bars, original", pct(m["empty_bars"]["original"]),
-         pct(b["empty_bars"]["original"])],
-        ["notes per bar, generated", num(m["notes_per_bar"]["generated"]),
-         num(b["notes_per_bar"]["generated"])],
-        ["notes per bar, original", num(m["notes_per_bar"]["original"]),
-         num(b["notes_per_bar"]["original"])],
-        ["notes per bar, generated / original", num(m["notes_per_bar"]["ratio"]),
-         num(b["notes_per_bar"]["ratio"])],
-        ["density level within +-1 of the original's", pct(m["density_within_1_of_original"]),
-         pct(b["density_within_1_of_original"])],
-    ]  # fmt: skip
+    measures = [
+        ("pitch-class correlation with the original", corr, ("pitch_class_correlation",)),
+        ("empty bars, generated", pct, ("empty_bars", "generated")),
+        ("empty bars, original", pct, ("empty_bars", "original")),
+        ("notes per bar, generated", num, ("notes_per_bar", "generated")),
+        ("notes per bar, original", num, ("notes_per_bar", "original")),
+        ("notes per bar, generated / original", num, ("notes_per_bar", "ratio")),
+        ("density level within +-1 of the original's", pct, ("density_within_1_of_original",)),
+    ]
+
+    def value(condition: dict, keys: tuple[str, ...]) -> object:
+        for key in keys:
+            condition = condition[key]
+        return condition
+
+    rows = [[label, show(value(m, keys)), show(value(b, keys))] for label, show, keys in measures]
     collections = ", ".join(f"{k} {v}" for k, v in r["collections"].items())
     return [
         "## Infill plausibility",
@@ -223,15 +243,19 @@ def _examples(examples: dict | None) -> list[str]:
     records = (examples or {}).get("examples", [])
     if not records:
         return out + ["No piano rolls were rendered for this card.", ""]
-    out += ["Held-out infills, all controls measured from the original bars (the refilled "
-            "bars shaded, their notes in red); original left, generated right.", ""]  # fmt: skip
+    out += [
+        "Held-out infills, all controls measured from the original bars (the refilled "
+        "bars shaded, their notes in red); original left, generated right.",
+        "",
+    ]
     for e in records:
         if e.get("missing"):
             out += [f"- No {e['label']} is in the held-out split.", ""]
             continue
         bars = "-".join(str(b) for b in (e["bars"][0], e["bars"][-1]))
-        notes = f"{sum(e['notes_original'])} notes originally, {sum(e['notes_generated'])} " \
-            "generated"  # fmt: skip
+        notes = (
+            f"{sum(e['notes_original'])} notes originally, {sum(e['notes_generated'])} generated"
+        )
         out += [
             f"**{e['label']}**: `{e['work']}`, track {e['track']}, bars {bars} ({notes}; "
             f"pitch-class correlation {num(e['pitch_class_correlation'])}; seed {e['seed']}).",
@@ -243,14 +267,28 @@ def _examples(examples: dict | None) -> list[str]:
     return out
 
 
-def render(name: str, meta: dict, count: int, counted: str, size: int, nll: dict,
-           controls: dict, infill: dict, examples: dict | None, runs: list[dict],
-           goals: list[tuple[str, str, str, bool]]) -> str:  # fmt: skip
+def render(
+    name: str,
+    meta: dict,
+    count: int,
+    counted: str,
+    size: int,
+    nll: dict,
+    controls: dict,
+    infill: dict,
+    examples: dict | None,
+    runs: list[dict],
+    goals: list[tuple[str, str, str, bool]],
+) -> str:
     """The whole card as Markdown."""
-    summary = [[g, goal, result, "met" if met else "**falls short**"]
-               for g, goal, result, met in goals]  # fmt: skip
-    short = [f"- **Falls short:** {g}: {result} (goal: {goal})."
-             for g, goal, result, met in goals if not met]  # fmt: skip
+    summary = [
+        [g, goal, result, "met" if met else "**falls short**"] for g, goal, result, met in goals
+    ]
+    short = [
+        f"- **Falls short:** {g}: {result} (goal: {goal})."
+        for g, goal, result, met in goals
+        if not met
+    ]
     lines = [
         *_overview(name, meta, count, counted, size),
         "## Goals and results",

@@ -209,8 +209,13 @@ def main(argv: list[str] | None = None) -> None:
             g.add_argument("--n", type=int, default=100 if name == "controls" else 200,
                            help="held-out tasks (windows)")  # fmt: skip
         if name == "controls":
-            g.add_argument("--bars", type=int, default=2, choices=(1, 2),
-                           help="bars per request (2: the server's infill step)")
+            g.add_argument(
+                "--bars",
+                type=int,
+                default=2,
+                choices=(1, 2),
+                help="bars per request (2: the server's infill step)",
+            )
             g.add_argument("--variations", type=int, default=1)
     args = parser.parse_args(argv)
     if args.command != "nll":

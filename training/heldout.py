@@ -63,13 +63,15 @@ class Task:
         return corpus.collection_of(self.work)
 
 
-def heldout_pieces(cache: Path | str = corpus.DEFAULT_CACHE, split: str = "test"
-                   ) -> list[tuple[str, Piece]]:  # fmt: skip
+def heldout_pieces(
+    cache: Path | str = corpus.DEFAULT_CACHE, split: str = "test"
+) -> list[tuple[str, Piece]]:
     """(work id, piece) of every cached work of the split, in work-id order."""
     items = list(corpus.load_cached_items(cache, split))
     if not items:
-        raise FileNotFoundError(f"no {split} works in {cache}; run python -m training.corpus "
-                                "prepare first")  # fmt: skip
+        raise FileNotFoundError(
+            f"no {split} works in {cache}; run python -m training.corpus prepare first"
+        )
     return items
 
 
@@ -99,8 +101,9 @@ def choose_tasks(
     return tasks
 
 
-def _task(engine: Engine, work: str, piece: Piece, span: int, rng: np.random.Generator,
-          tries: int = 8) -> Task | None:  # fmt: skip
+def _task(
+    engine: Engine, work: str, piece: Piece, span: int, rng: np.random.Generator, tries: int = 8
+) -> Task | None:
     ok = usable_bars(piece, engine.vocab)
     tracks = [t for t, track in enumerate(piece.tracks) if not track.is_drum and track.notes]
     if len(ok) < span or not tracks:
@@ -122,10 +125,17 @@ def _task(engine: Engine, work: str, piece: Piece, span: int, rng: np.random.Gen
     return None
 
 
-def _single_step(engine: Engine, n_bars: int, n_tracks: int, track: int,
-                 bars: tuple[int, ...]) -> Step | None:  # fmt: skip
-    steps = plan(n_bars, n_tracks, [Selection(track, bars[0], bars[-1])], "infill",
-                 engine.window_bars, engine.max_tracks)  # fmt: skip
+def _single_step(
+    engine: Engine, n_bars: int, n_tracks: int, track: int, bars: tuple[int, ...]
+) -> Step | None:
+    steps = plan(
+        n_bars,
+        n_tracks,
+        [Selection(track, bars[0], bars[-1])],
+        "infill",
+        engine.window_bars,
+        engine.max_tracks,
+    )
     return steps[0] if len(steps) == 1 else None
 
 
@@ -134,8 +144,11 @@ def _fits(engine: Engine, task: Task) -> bool:
     prompts = step_prompts(engine, task.piece, Request("infill", task.selection))
     window = decode(prompts[0], engine.vocab).window
     room = engine.context_length - FILL_RESERVE * len(task.bars)
-    return len(prompts) == 1 and len(window.time_signatures) == len(task.step.bars) \
-        and len(prompts[0]) <= room  # fmt: skip
+    return (
+        len(prompts) == 1
+        and len(window.time_signatures) == len(task.step.bars)
+        and len(prompts[0]) <= room
+    )
 
 
 @dataclass
@@ -166,16 +179,26 @@ class Infill:
         return ctl.measure(self.vocab, self.generated, self.bar_ticks, self.task.hole_bars)
 
 
-def infill(engine: Engine, task: Task, controls: ctl.Controls | None,
-           sampling: SamplingOptions, variations: int = 1,
-           piece: Piece | None = None) -> tuple[list[Infill], Done]:  # fmt: skip
+def infill(
+    engine: Engine,
+    task: Task,
+    controls: ctl.Controls | None,
+    sampling: SamplingOptions,
+    variations: int = 1,
+    piece: Piece | None = None,
+) -> tuple[list[Infill], Done]:
     """Run the task through `generation.generate()`, as the server runs a DAW selection:
     `controls` are the user's (None fields: measured from the selected bars by generation),
     `piece` replaces the task's piece as the input (e.g. `without_bars`)."""
     vocab = engine.vocab
     source = task.piece if piece is None else piece
-    request = Request("infill", task.selection, controls={task.track: controls or ctl.Controls()},
-                      variations=variations, sampling=sampling)  # fmt: skip
+    request = Request(
+        "infill",
+        task.selection,
+        controls={task.track: controls or ctl.Controls()},
+        variations=variations,
+        sampling=sampling,
+    )
     asked = decode(step_prompts(engine, source, request)[0], vocab).controls[0]
     events = list(generate(engine, source, request))
     done = events[-1]
@@ -187,12 +210,25 @@ def infill(engine: Engine, task: Task, controls: ctl.Controls | None,
     out = []
     for v, result in enumerate(done.pieces):
         after = window_from_piece(result, vocab, step.bars, step.tracks)
-        ring = [min(round(n.end * tpq), round(end * tpq)) - round(start * tpq)
-                for n in result.tracks[task.track].notes
-                if int(n.start * tpq + 0.5) < round(start * tpq) < round(n.end * tpq)]  # fmt: skip
+        ring = [
+            min(round(n.end * tpq), round(end * tpq)) - round(start * tpq)
+            for n in result.tracks[task.track].notes
+            if int(n.start * tpq + 0.5) < round(start * tpq) < round(n.end * tpq)
+        ]
         mine = [e for e in events if isinstance(e, BarDone) and e.variation == v]
-        out.append(Infill(vocab, task, asked, before.tracks[0], after.tracks[0],
-                          before.bar_ticks(vocab), ring, mine, end))  # fmt: skip
+        out.append(
+            Infill(
+                vocab,
+                task,
+                asked,
+                before.tracks[0],
+                after.tracks[0],
+                before.bar_ticks(vocab),
+                ring,
+                mine,
+                end,
+            )
+        )
     return out, done
 
 
@@ -202,9 +238,12 @@ def without_bars(piece: Piece, track: int, bars: Sequence[int]) -> Piece:
     grid = piece.bars()
     spans = [(grid[b].start, grid[b].end) for b in bars]
     out = copy.deepcopy(piece)
-    out.tracks[track].notes = [n for n in out.tracks[track].notes
-                               if not any(lo - EPS <= n.start < hi - EPS for lo, hi in spans)]
-    return out  # fmt: skip
+    out.tracks[track].notes = [
+        n
+        for n in out.tracks[track].notes
+        if not any(lo - EPS <= n.start < hi - EPS for lo, hi in spans)
+    ]
+    return out
 
 
 def excerpt(piece: Piece, first: int, last: int) -> Piece:
@@ -215,8 +254,11 @@ def excerpt(piece: Piece, first: int, last: int) -> Piece:
     lo, hi = grid[first].start, grid[last].end
     tracks = []
     for track in piece.tracks:
-        notes = [Note(n.start - lo, n.pitch, min(n.end, hi) - n.start, n.velocity)
-                 for n in track.notes if lo - EPS <= n.start < hi - EPS]  # fmt: skip
+        notes = [
+            Note(n.start - lo, n.pitch, min(n.end, hi) - n.start, n.velocity)
+            for n in track.notes
+            if lo - EPS <= n.start < hi - EPS
+        ]
         tracks.append(Track(track.program, track.is_drum, track.name, notes))
     signatures, previous = [], None
     for bar in grid[first : last + 1]:

@@ -29,8 +29,12 @@ DENSITY_GOAL = 0.90  # share of requests whose generated density is within +-1
 def parameters(bundle: Path, meta: dict) -> tuple[int, str]:
     """(count, how it was counted): GPT-2's formula when the ONNX weights agree with it (tied
     embeddings appear twice in the graph), else the ONNX initializers as they are."""
-    d, n_layers, vocab, ctx = (meta["hidden_size"], meta["layers"], meta["vocab_size"],
-                               meta["context_length"])  # fmt: skip
+    d, n_layers, vocab, ctx = (
+        meta["hidden_size"],
+        meta["layers"],
+        meta["vocab_size"],
+        meta["context_length"],
+    )
     gpt2 = vocab * d + ctx * d + n_layers * (12 * d * d + 13 * d) + 2 * d
     try:
         import numpy as np
@@ -82,8 +86,10 @@ def _load(results: Path, name: str, required: bool = True) -> dict | None:
     path = results / f"{name}.json"
     if not path.is_file():
         if required:
-            raise SystemExit(f"model_card: {path} is missing; run python -m training.evaluate "
-                             f"{name} ... --out {results}")  # fmt: skip
+            raise SystemExit(
+                f"model_card: {path} is missing; run python -m training.evaluate "
+                f"{name} ... --out {results}"
+            )
         return None
     return json.loads(path.read_text())
 
@@ -92,49 +98,86 @@ def goals(nll: dict, controls: dict, density_goal: float) -> list[tuple[str, str
     """(measure, goal, result, met) rows of the summary table."""
     hard = controls["hard_limits"]
     poly = controls["poly_max"]
-    rows = [(
-        "held-out answer NLL per token vs a 4-gram",
-        f"at least {pct(NLL_GOAL)} lower",
-        f"{pct(nll['reduction_answer'])} lower ({num(nll['model']['answer'], 3)} vs "
-        f"{num(nll['ngram4']['answer'], 3)})",
-        nll["reduction_answer"] >= NLL_GOAL,
-    )]  # fmt: skip
+    rows = [
+        (
+            "held-out answer NLL per token vs a 4-gram",
+            f"at least {pct(NLL_GOAL)} lower",
+            f"{pct(nll['reduction_answer'])} lower ({num(nll['model']['answer'], 3)} vs "
+            f"{num(nll['ngram4']['answer'], 3)})",
+            nll["reduction_answer"] >= NLL_GOAL,
+        )
+    ]
     for kind, words in (("measured", "only density set"), ("open", "density, limits opened")):
         d = controls["density"][kind]
-        rows.append((f"density within +-1 of the request ({words})",
-                     f"at least {pct(density_goal)} of requests",
-                     f"{pct(d['within_1'])} of {d['requests']}",
-                     d["within_1"] is not None and d["within_1"] >= density_goal))  # fmt: skip
-    rows.append(("poly_max hard limit exceeded", "never",
-                 f"{poly['violations']} of {poly['requests']} requests", poly["violations"] == 0))
-    rows.append((
-        "hard limits over all requests: polyphony (requests over it), duration classes and "
-        "bar bounds (notes outside)", "never",
-        f"{hard['poly_violations']} of {hard['requests']} requests; {hard['duration_violations']}"
-        f" and {hard['misplaced_notes']} of {hard['notes']} notes",
-        hard["poly_violations"] == 0 == hard["duration_violations"] == hard["misplaced_notes"],
-    ))  # fmt: skip
+        rows.append(
+            (
+                f"density within +-1 of the request ({words})",
+                f"at least {pct(density_goal)} of requests",
+                f"{pct(d['within_1'])} of {d['requests']}",
+                d["within_1"] is not None and d["within_1"] >= density_goal,
+            )
+        )
+    rows.append(
+        (
+            "poly_max hard limit exceeded",
+            "never",
+            f"{poly['violations']} of {poly['requests']} requests",
+            poly["violations"] == 0,
+        )
+    )
+    rows.append(
+        (
+            "hard limits over all requests: polyphony (requests over it), duration classes and "
+            "bar bounds (notes outside)",
+            "never",
+            f"{hard['poly_violations']} of {hard['requests']} requests; "
+            f"{hard['duration_violations']} and {hard['misplaced_notes']} of {hard['notes']} notes",
+            hard["poly_violations"] == 0 == hard["duration_violations"] == hard["misplaced_notes"],
+        )
+    )
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.model_card", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.model_card",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", type=Path, required=True, help="the bundle folder")
     parser.add_argument("--results", type=Path, required=True, help="training.evaluate's --out")
-    parser.add_argument("--run", type=Path, action="append", default=[],
-                        help="a training run folder (log.jsonl); repeat in training order")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        action="append",
+        default=[],
+        help="a training run folder (log.jsonl); repeat in training order",
+    )
     parser.add_argument("--density-goal", type=float, default=DENSITY_GOAL)
     args = parser.parse_args(argv)
     meta = json.loads((args.model / "midigen.json").read_text())
     nll, controls = _load(args.results, "nll"), _load(args.results, "controls")
     infill, examples = _load(args.results, "infill"), _load(args.results, "examples", False)
     count, counted = parameters(args.model, meta)
-    size = sum(f.stat().st_size for f in args.model.iterdir()
-               if f.is_file() and f.suffix in (".onnx", ".data", ".json"))  # fmt: skip
+    size = sum(
+        f.stat().st_size
+        for f in args.model.iterdir()
+        if f.is_file() and f.suffix in (".onnx", ".data", ".json")
+    )
     runs = [run_summary(r) for r in args.run]
-    text = render(args.model.name, meta, count, counted, size, nll, controls, infill, examples,
-                  runs, goals(nll, controls, args.density_goal))  # fmt: skip
+    text = render(
+        args.model.name,
+        meta,
+        count,
+        counted,
+        size,
+        nll,
+        controls,
+        infill,
+        examples,
+        runs,
+        goals(nll, controls, args.density_goal),
+    )
     pictures = ["density.png", "pitch_classes.png"]
     for e in (examples or {}).get("examples", []):
         pictures += list(e.get("files", {}).values())

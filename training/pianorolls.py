@@ -27,15 +27,30 @@ from training.plausibility import correlation, pitch_classes
 # (file name stem, what the card calls it, work-id prefixes it may come from)
 EXAMPLES = (
     ("chorale", "Bach chorale", ("bach/",)),
-    ("folk", "folk tune", ("essenFolksong/", "oneills1850/", "ryansMammoth/", "airdsAirs/",
-                           "miscFolk/", "nottingham")),
+    (
+        "folk",
+        "folk tune",
+        (
+            "essenFolksong/",
+            "oneills1850/",
+            "ryansMammoth/",
+            "airdsAirs/",
+            "miscFolk/",
+            "nottingham",
+        ),
+    ),
     ("quartet", "string quartet excerpt", ("mozart/", "haydn/", "beethoven/")),
-)  # fmt: skip
+)
 
 
-def render_examples(engine: Engine, items: Sequence[tuple[str, Piece]], out: Path | str,
-                    seed: int = 0, margin: int = 2, options: SamplingOptions | None = None
-                    ) -> list[dict]:  # fmt: skip
+def render_examples(
+    engine: Engine,
+    items: Sequence[tuple[str, Piece]],
+    out: Path | str,
+    seed: int = 0,
+    margin: int = 2,
+    options: SamplingOptions | None = None,
+) -> list[dict]:
     """Draw the examples into `out`; returns one JSON-ready record per kind. `options`: the
     server's defaults when None, with `seed`."""
     options = dataclasses.replace(options or SamplingOptions(), seed=seed)
@@ -62,20 +77,23 @@ def render_examples(engine: Engine, items: Sequence[tuple[str, Piece]], out: Pat
             plot_piece(shown, cells, out / name, f"{title} ({kind}; shown from bar {first + 1})")
             files[kind] = name
         holes = task.hole_bars
-        records.append({
-            "name": stem,
-            "label": label,
-            "work": task.work,
-            "track": task.track + 1,
-            "bars": [b + 1 for b in task.bars],
-            "shown_bars": [first + 1, min(last, len(task.piece.bars()) - 1) + 1],
-            "program": task.piece.tracks[task.track].program,
-            "seed": seed,
-            "asked": list(result.asked.as_tuple()),
-            "notes_original": [len(result.original.bars[b]) for b in holes],
-            "notes_generated": [len(result.generated.bars[b]) for b in holes],
-            "pitch_class_correlation": correlation(pitch_classes(result.generated, holes),
-                                                   pitch_classes(result.original, holes)),
-            "files": files,
-        })  # fmt: skip
+        records.append(
+            {
+                "name": stem,
+                "label": label,
+                "work": task.work,
+                "track": task.track + 1,
+                "bars": [b + 1 for b in task.bars],
+                "shown_bars": [first + 1, min(last, len(task.piece.bars()) - 1) + 1],
+                "program": task.piece.tracks[task.track].program,
+                "seed": seed,
+                "asked": list(result.asked.as_tuple()),
+                "notes_original": [len(result.original.bars[b]) for b in holes],
+                "notes_generated": [len(result.generated.bars[b]) for b in holes],
+                "pitch_class_correlation": correlation(
+                    pitch_classes(result.generated, holes), pitch_classes(result.original, holes)
+                ),
+                "files": files,
+            }
+        )
     return records

@@ -64,8 +64,10 @@ def _record(result: Infill) -> dict:
     generated = pitch_classes(result.generated, holes)
     vocab = result.vocab
     return {
-        "pitch_classes": {"original": original.astype(int).tolist(),
-                          "generated": generated.astype(int).tolist()},  # fmt: skip
+        "pitch_classes": {
+            "original": original.astype(int).tolist(),
+            "generated": generated.astype(int).tolist(),
+        },
         "correlation": correlation(generated, original),
         "context_correlation": correlation(pitch_classes(result.original, context), original),
         "notes_original": [len(result.original.bars[b]) for b in holes],
@@ -101,9 +103,14 @@ def add_random_pairs(records: list[dict], seed: int) -> None:
         others = [j for j, o in enumerate(first) if j != i and o["work"] != r["work"]]
         other = first[int(rng.choice(others))] if others else None
         r["random_other_work"] = None if other is None else other["work"]
-        r["random_other_correlation"] = None if other is None else correlation(
-            np.array(r["pitch_classes"]["original"], dtype=float),
-            np.array(other["pitch_classes"]["original"], dtype=float))  # fmt: skip
+        r["random_other_correlation"] = (
+            None
+            if other is None
+            else correlation(
+                np.array(r["pitch_classes"]["original"], dtype=float),
+                np.array(other["pitch_classes"]["original"], dtype=float),
+            )
+        )
 
 
 def summarize(records: list[dict]) -> dict:
@@ -117,16 +124,19 @@ def summarize(records: list[dict]) -> dict:
             "tasks": len(rows),
             "bars": len(gen),
             "pitch_class_correlation": _correlations([r["correlation"] for r in rows]),
-            "empty_bars": {"generated": _mean([n == 0 for n in gen]),
-                           "original": _mean([n == 0 for n in orig])},  # fmt: skip
+            "empty_bars": {
+                "generated": _mean([n == 0 for n in gen]),
+                "original": _mean([n == 0 for n in orig]),
+            },
             "notes_per_bar": {
                 "generated": _mean(gen),
                 "original": _mean(orig),
                 "ratio": _mean(gen) / _mean(orig) if gen and _mean(orig) else None,
             },
             "density_within_1_of_original": _mean(
-                [abs(r["density_generated"] - r["density_original"]) <= 1 for r in rows]),
-        }  # fmt: skip
+                [abs(r["density_generated"] - r["density_original"]) <= 1 for r in rows]
+            ),
+        }
     first = [r for r in records if r["condition"] == CONDITIONS[0]]
     return {
         "conditions": conditions,
@@ -137,8 +147,9 @@ def summarize(records: list[dict]) -> dict:
     }
 
 
-def evaluate_infill(engine: Engine, tasks: list[Task], seed: int = 0,
-                    options: SamplingOptions | None = None) -> dict:  # fmt: skip
+def evaluate_infill(
+    engine: Engine, tasks: list[Task], seed: int = 0, options: SamplingOptions | None = None
+) -> dict:
     """Refill every task in both conditions; returns the JSON-ready report. `options` (the
     server's defaults when None) get a derived seed per task."""
     options = options or SamplingOptions()
@@ -150,24 +161,33 @@ def evaluate_infill(engine: Engine, tasks: list[Task], seed: int = 0,
         for kind in CONDITIONS:
             piece = without_bars(task.piece, task.track, task.bars) if kind == "blank" else None
             results, _done = infill(engine, task, None, sampling, piece=piece)
-            records.append({"condition": kind, "task": i, "work": task.work,
-                            "track": task.track, "bars": list(task.bars),
-                            **_record(results[0])})  # fmt: skip
+            records.append(
+                {
+                    "condition": kind,
+                    "task": i,
+                    "work": task.work,
+                    "track": task.track,
+                    "bars": list(task.bars),
+                    **_record(results[0]),
+                }
+            )
     seconds = time.perf_counter() - began
     add_random_pairs(records, seed)
     report = summarize(records)
-    report.update({
-        "tasks": len(tasks),
-        "bars_requested": sum(len(t.bars) for t in tasks),
-        "temperature": options.temperature,
-        "top_p": options.top_p,
-        "seed": seed,
-        "collections": dict(Counter(t.collection for t in tasks).most_common()),
-        "generations": len(tasks) * len(CONDITIONS),
-        "seconds": round(seconds, 1),
-        "seconds_per_task": round(seconds / max(1, len(tasks)), 3),
-        "records": records,
-    })  # fmt: skip
+    report.update(
+        {
+            "tasks": len(tasks),
+            "bars_requested": sum(len(t.bars) for t in tasks),
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            "seed": seed,
+            "collections": dict(Counter(t.collection for t in tasks).most_common()),
+            "generations": len(tasks) * len(CONDITIONS),
+            "seconds": round(seconds, 1),
+            "seconds_per_task": round(seconds / max(1, len(tasks)), 3),
+            "records": records,
+        }
+    )
     return report
 
 
@@ -180,8 +200,9 @@ def plot_correlations(report: dict, path: Path | str) -> None:
 
     records = report["records"]
     first = [r for r in records if r["condition"] == CONDITIONS[0]]
-    series = {kind: [r["correlation"] for r in records if r["condition"] == kind]
-              for kind in CONDITIONS}  # fmt: skip
+    series = {
+        kind: [r["correlation"] for r in records if r["condition"] == kind] for kind in CONDITIONS
+    }
     series["context bars"] = [r["context_correlation"] for r in first]
     series["random other window"] = [r["random_other_correlation"] for r in first]
     labels, data = [], []
@@ -193,8 +214,9 @@ def plot_correlations(report: dict, path: Path | str) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.8))
     if data:
         old = tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) < (3, 10)
-        ax.boxplot(data, showmeans=True, **({"vert": False} if old else
-                                             {"orientation": "horizontal"}))  # fmt: skip
+        ax.boxplot(
+            data, showmeans=True, **({"vert": False} if old else {"orientation": "horizontal"})
+        )
         ax.set_yticks(range(1, len(labels) + 1), labels)
     ax.axvline(0, color="#bbbbbb", linewidth=0.8)
     ax.set_xlim(-1.05, 1.05)
