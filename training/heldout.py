@@ -9,8 +9,9 @@ chosen so that the step is what generation will really run:
 - every bar of the window is one the language can encode (supported signature, not cut short);
 - the track is melodic (music21's corpus has no drums; pitch classes of drum keys mean nothing)
   and plays somewhere in the window, so the request is to continue a part, not to invent one;
-- the prompt fits the model's context with the full W-bar window (generation would otherwise
-  fall back to a narrower window than the one measured here).
+- the prompt fits the model's context in the window the planner places (W bars, fewer only in
+  a piece shorter than W); generation would otherwise fall back to a narrower window than the
+  one measured here.
 
 Tasks are drawn from held-out works only (the corpus cache's test split), one per work in a
 seeded random order (more passes only when there are fewer works than tasks), so the same seed
