@@ -256,7 +256,11 @@ def plot_density(report: dict, path: Path | str) -> None:
     levels = np.array(DENSITY_LEVELS)
     ax.fill_between(levels, levels - 1, levels + 1, color="#e8e8e8", label="within +-1")
     ax.plot(levels, levels, color="#999999", linewidth=0.8)
-    for kind, colour, shift in (("measured", "#d1495b", -0.08), ("open", "#2e86ab", 0.08)):
+    kinds = (
+        ("measured", "only density set", "#d1495b", -0.08),
+        ("open", "limits opened", "#2e86ab", 0.08),
+    )
+    for kind, words, colour, shift in kinds:
         rows = [r for r in report["records"] if r["kind"] == kind]
         if not rows:
             continue
@@ -272,7 +276,7 @@ def plot_density(report: dict, path: Path | str) -> None:
             fmt="o-",
             color=colour,
             capsize=3,
-            label=f"{kind} limits ({share:.0%} within +-1)",
+            label=f"{words} ({share:.0%} within +-1)",
         )
     ax.set_xlabel("requested density level")
     ax.set_ylabel("generated density level (mean, 10-90 %)")
@@ -281,7 +285,9 @@ def plot_density(report: dict, path: Path | str) -> None:
     ax.set_xlim(0.5, 10.5)
     ax.set_ylim(0.5, 10.5)
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(f"density adherence, {report['tasks']} held-out bars", fontsize=10)
+    bars = " or ".join(str(b) for b in report["bars_per_task"])
+    title = f"density adherence, {report['tasks']} held-out selections of {bars} bars"
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
