@@ -1,10 +1,11 @@
 """Generation requests: from a piece and a selection to a stream of finished bars.
 
-`generate` plans the window steps (windows.plan), builds each step's prompt (language.encode),
-runs the engine for all variations at once with the grammar masking every sample, and yields an
-event for each bar as soon as its <fill_end> is sampled, so a caller (the CLI, or the server's
-worker thread) can send it on before the rest is done. Each step writes its bars back into the
-variation's own copy of the piece, so later steps see them as context.
+`generate` plans the window steps (windows.plan), builds each step's prompt (prompts.py),
+decodes it for all variations at once (decoding.py: the engine, the grammar masking every
+sample, density steering, retries), and yields an event for each bar as soon as its <fill_end>
+is sampled, so a caller (the CLI, or the server's worker thread) can send it on before the rest
+is done. Each step writes its bars back into the variation's own copy of the piece, so later
+steps see them as context.
 
 Controls: a field left None in a request is measured from the original notes of the selected
 bars (or, when those are empty, from the track's other bars in the window), so an unconstrained
@@ -17,31 +18,25 @@ import copy
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Protocol
-
-import numpy as np
+from dataclasses import dataclass, field
 
 from . import controls as ctl
+from . import prompts
+from .decoding import Cancel, StepDecoder
 from .engine import Engine
-from .grammar import FilledBar, Grammar
-from .grid import GridNote, LanguageError, Window, bin_velocity, window_from_piece
+from .grammar import FilledBar
+from .grid import GridNote, LanguageError, bin_velocity, window_from_piece
 from .language import encode
 from .piece import Note, Piece
-from .sampling import SamplingOptions, generators, sample
+from .sampling import SamplingOptions, generators
 from .windows import Mode, Selection, Step, plan
 
 MAX_VARIATIONS = 16
 FILL_RESERVE = 32  # context tokens a prompt must leave per hole for the step to be planned
-RETRY_ROOM = 64  # retries only while at least this much context is left
 
 
 class GenerationError(ValueError):
     """A request that cannot be generated (bad selection, too dense for the context)."""
-
-
-class Cancel(Protocol):
-    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -124,7 +119,7 @@ def generate(
     model_s0, steps0 = engine.model_seconds, engine.steps
     for i, step in enumerate(steps):
         yield Progress(i, len(steps), k * sum(len(s.fill) for s in steps[:i]), bars_total)
-        run = _StepRun(engine, pieces, step, request, rngs)
+        run = StepDecoder(engine, pieces, step, request, rngs)
         for filled in run.bars(cancel, done):
             v, fb, attempts = filled
             event = _write_bar(vocab, pieces[v], v, step, fb, attempts, request, context_velocity)
@@ -144,137 +139,7 @@ def step_prompts(engine: Engine, piece: Piece, request: Request) -> list[list[in
     bars): for benchmarks and for looking at what the model is asked."""
     work = _working_piece(piece, request)
     steps = _plan(engine, work, len(piece.bars()), request)
-    rngs = generators(0, 1)
-    return [_StepRun(engine, [work], step, request, rngs).prompts[0] for step in steps]
-
-
-class _StepRun:
-    """One window step for all variations: prompts, batched decoding, budgets and retries."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        pieces: list[Piece],
-        step: Step,
-        request: Request,
-        rngs: list[np.random.Generator],
-    ):
-        vocab = self.vocab = engine.vocab
-        self.engine, self.request, self.rngs = engine, request, rngs
-        self.options = request.sampling
-        holes = step.holes()
-        self.prompts, self.originals, self.wants_notes, self.ring_in = [], [], [], []
-        for p in pieces:
-            window = window_from_piece(
-                p, vocab, step.bars, step.tracks, request.velocity, request.microtiming
-            )
-            controls = _step_controls(vocab, window, step, holes, request)
-            self.prompts.append(
-                encode(window, vocab, holes, controls, request.velocity, request.microtiming, False)
-            )
-            self.originals.append({(t, b): window.tracks[t].bars[b] for t, b in holes})
-            self.wants_notes.append({t: (c.density or 1) > 1 for t, c in enumerate(controls) if c})
-            self.ring_in.append(_ringing_in(vocab, p, step, sum(window.bar_ticks(vocab))))
-        self.grammars = [self._grammar(v) for v in range(len(pieces))]
-        self.history: list[list[int]] = [[] for _ in pieces]
-        self.fill, self.fill_end = vocab.special("<fill>"), vocab.special("<fill_end>")
-        self.pos = vocab["pos"]
-
-    def bars(self, cancel: Cancel | None, done: Done) -> Iterator[tuple[int, FilledBar, int]]:
-        engine, options, k = self.engine, self.options, len(self.grammars)
-        temperatures = np.full(k, options.temperature)
-        attempts = np.ones(k, np.int64)
-        bar_tokens = np.zeros(k, np.int64)
-        marks: list[tuple[int, int, int, np.ndarray] | None] = [None] * k
-        logits = engine.prefill(self.prompts)
-        while True:
-            if cancel is not None and cancel.is_set():
-                done.cancelled = True
-                return
-            masks = [
-                None if g.done else self._budget(g, bar_tokens[v])
-                for v, g in enumerate(self.grammars)
-            ]
-            if all(m is None for m in masks):
-                return
-            tokens = sample(logits, masks, temperatures, options, self.rngs)
-            feed = np.array([m is not None for m in masks])
-            replay: dict[int, np.ndarray] = {}
-            for v in np.flatnonzero(feed):
-                tok = int(tokens[v])
-                filled = self.grammars[v].advance(tok)
-                self.history[v].append(tok)
-                bar_tokens[v] += 1
-                done.tokens += 1
-                if filled is None:
-                    continue
-                if attempts[v] <= options.retries and self._retry(v, filled):
-                    mark, kept, saved = marks[v]
-                    engine.rewind(v, mark)
-                    self._replay(v, kept)
-                    feed[v], replay[v] = False, saved
-                    attempts[v] += 1
-                    temperatures[v] += options.retry_temperature
-                    done.retries += 1
-                else:
-                    yield v, filled, int(attempts[v])
-                    attempts[v], temperatures[v] = 1, options.temperature
-                bar_tokens[v] = 0
-            feed &= np.array([not g.done for g in self.grammars])
-            if all(g.done for g in self.grammars):
-                return
-            if feed.any():
-                logits = engine.step(tokens, feed)
-            for v in np.flatnonzero(feed):
-                if tokens[v] == self.fill:  # a bar starts: where a retry would come back to
-                    marks[v] = (engine.mark(v), len(self.history[v]), logits[v].copy())
-            for v, saved in replay.items():
-                logits[v] = saved
-
-    def _budget(self, grammar: Grammar, bar_tokens: int) -> np.ndarray:
-        """The grammar's mask, narrowed to close the bar when it is over its token budget or
-        the context is nearly full (a random or confused model could otherwise run on)."""
-        m = grammar.mask()
-        holes_left = len(grammar.holes) - grammar.hole - 1
-        short = self.engine.room() <= 2 * holes_left + 8
-        if grammar.current_hole is None or not (short or bar_tokens >= self.options.max_bar_tokens):
-            return m
-        if m[self.fill_end]:
-            m[:] = False
-            m[self.fill_end] = True
-        else:  # mid-note: finish it (a few tokens) but start no new onset
-            closing = m.copy()
-            closing[self.pos.start : self.pos.stop] = False
-            if closing.any():
-                m = closing
-        return m
-
-    def _retry(self, v: int, filled: FilledBar) -> bool:
-        """MIDI-GPT's rule: resample a bar identical to the original, or empty where the
-        track's density asks for notes, while there is context left to do it."""
-        if self.engine.room() < RETRY_ROOM:
-            return False
-        original = self.originals[v][(filled.track, filled.bar)]
-        if not filled.notes:
-            return self.wants_notes[v].get(filled.track, False)
-        return bool(original) and list(filled.notes) == list(original)
-
-    def _grammar(self, v: int) -> Grammar:
-        """Row v's grammar, told about the notes that ring into the window from bars before it:
-        the window drops them, but the polyphony limit must count them (a long note written by
-        an earlier step would otherwise let a later step stack notes over it)."""
-        grammar = Grammar(self.vocab, self.prompts[v])
-        for t, ticks in self.ring_in[v]:
-            grammar.ring_in(t, ticks)
-        return grammar
-
-    def _replay(self, v: int, kept: int) -> None:
-        """Rebuild row v's grammar at the bar start (just after its <fill>) by replaying."""
-        grammar = self._grammar(v)
-        for tok in self.history[v][:kept]:
-            grammar.advance(tok)
-        self.grammars[v] = grammar
-        del self.history[v][kept:]
+    return [prompts.build(engine.vocab, work, step, request).tokens for step in steps]
 
 
 def _working_piece(piece: Piece, request: Request) -> Piece:
@@ -316,53 +181,6 @@ def _plan(engine: Engine, work: Piece, n_bars: int, request: Request) -> list[St
         f"the selection is too dense for the model's {engine.context_length}-token context "
         f"({last_error}); select fewer tracks"
     )
-
-
-def _step_controls(
-    vocab: object, window: Window, step: Step, holes: list[tuple[int, int]], request: Request
-) -> list[ctl.Controls | None]:
-    """Controls per window track: the request's fields over measured ones for fill tracks."""
-    ticks = window.bar_ticks(vocab)
-    out: list[ctl.Controls | None] = [None] * len(window.tracks)
-    for t in sorted({t for t, _ in holes}):
-        track = window.tracks[t]
-        bars = [b for tt, b in holes if tt == t]
-        if not any(track.bars[b] for b in bars):
-            others = [b for b in range(len(ticks)) if b not in bars and track.bars[b]]
-            bars = others or bars
-        measured = ctl.measure(vocab, track, ticks, bars)
-        user = request.controls.get(step.tracks[t], ctl.Controls())
-        values = {
-            f.name: getattr(user, f.name) if getattr(user, f.name) is not None
-            else getattr(measured, f.name)
-            for f in fields(ctl.Controls)
-        }  # fmt: skip
-        out[t] = _consistent(ctl.Controls(**values))
-    return out
-
-
-def _consistent(c: ctl.Controls) -> ctl.Controls:
-    """A user bound may contradict a measured one (poly_max 2 over a measured poly_min 3):
-    the user's value wins, the measured bound moves to meet it."""
-    poly_min, dur_min = c.poly_min, c.dur_min
-    if None not in (poly_min, c.poly_max) and poly_min > c.poly_max:
-        poly_min = c.poly_max
-    if None not in (dur_min, c.dur_max) and dur_min > c.dur_max:
-        dur_min = c.dur_max
-    return ctl.Controls(c.density, poly_min, c.poly_max, dur_min, c.dur_max)
-
-
-def _ringing_in(vocab: object, piece: Piece, step: Step, window_ticks: int) -> list:
-    """(window track, ticks) for every note that starts before the window and sounds into it."""
-    tpq = vocab.ticks_per_quarter
-    start = round(piece.bars()[step.bars[0]].start * tpq)
-    out = []
-    for t, source in enumerate(step.tracks):
-        for n in piece.tracks[source].notes:
-            onset, end = int(n.start * tpq + 0.5), round(n.end * tpq)
-            if onset < start < end:
-                out.append((t, min(end - start, window_ticks)))
-    return out
 
 
 def _context_velocities(piece: Piece, selection: Sequence[Selection]) -> dict[int, int]:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import tiny_bundle
-from midigen.server import generation
-from midigen.server.controls import Controls, duration_class, sounding_counts
+from midigen.server import decoding, prompts
+from midigen.server.controls import Controls, density_level, duration_class, sounding_counts
 from midigen.server.generation import BarDone, Done, GenerationError, Progress, Request, generate
 from midigen.server.grid import window_from_piece
 from midigen.server.midifiles import read_midi
@@ -168,7 +168,7 @@ def test_cancel_stops_within_one_step(engine, bmw):
 def test_empty_bars_are_resampled_with_more_temperature(engine, bmw, monkeypatch):
     """Force every first attempt at a bar to close at once: the bass's density asks for notes,
     so each bar is resampled, at a higher temperature."""
-    real, runs, temps = generation.sample, [], []
+    real, runs, temps = decoding.sample, [], []
     fill, fill_end = engine.vocab.special("<fill>"), engine.vocab.special("<fill_end>")
 
     def sample(logits, masks, temperatures, options, rngs):
@@ -179,14 +179,14 @@ def test_empty_bars_are_resampled_with_more_temperature(engine, bmw, monkeypatch
             out[0] = fill_end  # an empty bar
         return out
 
-    init = generation._StepRun.__init__
+    init = decoding.StepDecoder.__init__
 
     def spy_init(self, *args, **kwargs):
         init(self, *args, **kwargs)
         runs.append(self)
 
-    monkeypatch.setattr(generation, "sample", sample)
-    monkeypatch.setattr(generation._StepRun, "__init__", spy_init)
+    monkeypatch.setattr(decoding, "sample", sample)
+    monkeypatch.setattr(decoding.StepDecoder, "__init__", spy_init)
     bars, done, _ = run(engine, bmw, mode="infill", selection=[Selection(0, 1, 2)])
     assert [e.attempts >= 2 for e in bars] == [True, True] and done.retries >= 2
     assert all(e.notes for e in bars)
@@ -207,3 +207,33 @@ def test_bad_requests(engine, bmw):
     with pytest.raises(GenerationError, match="density"):
         req = Request("infill", [Selection(0, 1, 1)], controls={0: Controls(density=11)})
         list(generate(engine, bmw, req))
+
+
+@pytest.mark.parametrize("level", [1, 3, 6, 9])
+def test_density_is_steered_into_its_band(engine, bmw, level):
+    """Even a random model's bars land within one density level of the request: the decoder
+    refuses to end a bar below the band (or to start so late that the missing notes cannot
+    follow) and to start a note above it. Exact wherever the hard limits leave room, so here
+    they are opened: under a polyphony limit, long notes can fill a bar before the band's
+    count is reached, and then the bar ends short (the grammar's limits come first)."""
+    controls = {1: Controls(density=level, poly_max=10, dur_min=0, dur_max=5)}
+    bars, _, _ = run(engine, bmw, mode="infill", selection=[Selection(1, 2, 5)],
+                     controls=controls)  # fmt: skip
+    lo, hi = prompts.density_band(engine.vocab, level, is_drum=False)
+    assert lo <= len(bars[0].notes) and len(bars) == 4
+    for e in bars:
+        assert lo <= len(e.notes) and (hi is None or len(e.notes) <= hi), (level, e.notes)
+        level_here = density_level(engine.vocab, len(e.notes), False)
+        assert abs(level_here - level) <= 1
+
+
+def test_density_bands_cover_one_level_either_side(engine):
+    vocab = engine.vocab
+    for drum in (False, True):
+        for level in range(1, 11):
+            lo, hi = prompts.density_band(vocab, level, drum)
+            assert abs(density_level(vocab, lo, drum) - level) <= 1
+            assert lo == 0 or abs(density_level(vocab, lo - 1, drum) - level) > 1
+            if hi is not None:
+                assert abs(density_level(vocab, hi, drum) - level) <= 1
+                assert abs(density_level(vocab, hi + 1, drum) - level) > 1

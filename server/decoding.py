@@ -1,0 +1,179 @@
+"""Decoding one window step for all variations at once: the engine steps, each sampled token
+masked by its row's grammar, and the rules around them.
+
+- Budgets: a bar over `max_bar_tokens`, or a context about to fill, is closed.
+- Density steering: a bar is kept within one density level of its track's request by refusing
+  to end it below the band's note count and refusing new notes at the top (prompts.py computes
+  the band). Density is a control the model is trained on; steering makes it one the user can
+  rely on, the way the grammar makes polyphony and note lengths hard limits.
+- Retries (MIDI-GPT's rule): a bar identical to the original, or empty where the density asks for
+  notes, is sampled again at a higher temperature, by rewinding that row only.
+
+`done` is the generation's Done event, counting tokens and retries as they happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+import numpy as np
+
+from . import prompts
+from .engine import Engine
+from .grammar import FilledBar, Grammar
+from .piece import Piece
+from .sampling import sample
+from .windows import Step
+
+RETRY_ROOM = 64  # retries only while at least this much context is left
+
+
+class Cancel(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class StepDecoder:
+    """One window step for all variations: batched decoding, budgets, density steering, retries."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        pieces: list[Piece],
+        step: Step,
+        request: object,
+        rngs: list[np.random.Generator],
+    ):
+        vocab = self.vocab = engine.vocab
+        self.engine, self.request, self.rngs = engine, request, rngs
+        self.options = request.sampling
+        self.step_prompts = [prompts.build(vocab, p, step, request) for p in pieces]
+        self.prompts = [sp.tokens for sp in self.step_prompts]
+        self.grammars = [self._grammar(v) for v in range(len(pieces))]
+        self.history: list[list[int]] = [[] for _ in pieces]
+        self.notes = np.zeros(len(pieces), np.int64)  # notes so far in each row's current bar
+        self.fill, self.fill_end = vocab.special("<fill>"), vocab.special("<fill_end>")
+        self.pos, self.pitch = vocab["pos"], vocab["pitch"]
+        self.sixteenth = max(1, vocab.ticks_per_quarter // 4)
+        self.onset = np.zeros(len(vocab), bool)  # the tokens that begin another note
+        for family in ("pos", "vel", "pitch"):
+            self.onset[vocab[family].start : vocab[family].stop] = True
+
+    def bars(self, cancel: Cancel | None, done: object) -> Iterator[tuple[int, FilledBar, int]]:
+        engine, options, k = self.engine, self.options, len(self.grammars)
+        temperatures = np.full(k, options.temperature)
+        attempts = np.ones(k, np.int64)
+        bar_tokens = np.zeros(k, np.int64)
+        marks: list[tuple[int, int, int, np.ndarray] | None] = [None] * k
+        logits = engine.prefill(self.prompts)
+        while True:
+            if cancel is not None and cancel.is_set():
+                done.cancelled = True
+                return
+            masks = [
+                None if g.done else self._budget(g, bar_tokens[v], self._steer(v, g.mask()))
+                for v, g in enumerate(self.grammars)
+            ]
+            if all(m is None for m in masks):
+                return
+            tokens = sample(logits, masks, temperatures, options, self.rngs)
+            feed = np.array([m is not None for m in masks])
+            replay: dict[int, np.ndarray] = {}
+            for v in np.flatnonzero(feed):
+                tok = int(tokens[v])
+                filled = self.grammars[v].advance(tok)
+                self.history[v].append(tok)
+                self.notes[v] += self.pitch.start <= tok < self.pitch.stop
+                bar_tokens[v] += 1
+                done.tokens += 1
+                if filled is None:
+                    continue
+                if attempts[v] <= options.retries and self._retry(v, filled):
+                    mark, kept, saved = marks[v]
+                    engine.rewind(v, mark)
+                    self._replay(v, kept)
+                    feed[v], replay[v] = False, saved
+                    attempts[v] += 1
+                    temperatures[v] += options.retry_temperature
+                    done.retries += 1
+                else:
+                    yield v, filled, int(attempts[v])
+                    attempts[v], temperatures[v] = 1, options.temperature
+                bar_tokens[v] = self.notes[v] = 0
+            feed &= np.array([not g.done for g in self.grammars])
+            if all(g.done for g in self.grammars):
+                return
+            if feed.any():
+                logits = engine.step(tokens, feed)
+            for v in np.flatnonzero(feed):
+                if tokens[v] == self.fill:  # a bar starts: where a retry would come back to
+                    marks[v] = (engine.mark(v), len(self.history[v]), logits[v].copy())
+            for v, saved in replay.items():
+                logits[v] = saved
+
+    def _steer(self, v: int, m: np.ndarray) -> np.ndarray:
+        """Keep row v's bar within one density level of its track's request: no <fill_end>
+        below the band's note count, no new note at its top. Only ever narrows the grammar's
+        mask to a non-empty subset, so the grammar's guarantee of no dead ends still holds (a
+        bar with no room left for the notes the band wants simply ends)."""
+        hole = self.grammars[v].current_hole
+        band = None if hole is None else self.step_prompts[v].bands.get(hole[0])
+        if band is None:
+            return m
+        lo, hi = band
+        narrowed = None
+        if self.notes[v] < lo:
+            # no end yet, and no onset so late that the missing notes could not follow it on
+            # a 16th-note grid (a model that jumps ahead would otherwise run out of bar)
+            narrowed = m.copy()
+            narrowed[self.fill_end] = False
+            latest = self.grammars[v].ticks - (lo - self.notes[v]) * self.sixteenth
+            narrowed[self.pos.start + max(latest + 1, 0) : self.pos.stop] = False
+        elif hi is not None and self.notes[v] >= hi:
+            narrowed = m & ~self.onset
+        return narrowed if narrowed is not None and narrowed.any() else m
+
+    def _budget(self, grammar: Grammar, bar_tokens: int, m: np.ndarray) -> np.ndarray:
+        """The mask m, narrowed to close the bar when it is over its token budget or the
+        context is nearly full (a random or confused model could otherwise run on)."""
+        m = m.copy()
+        holes_left = len(grammar.holes) - grammar.hole - 1
+        short = self.engine.room() <= 2 * holes_left + 8
+        if grammar.current_hole is None or not (short or bar_tokens >= self.options.max_bar_tokens):
+            return m
+        if m[self.fill_end]:
+            m[:] = False
+            m[self.fill_end] = True
+        else:  # mid-note: finish it (a few tokens) but start no new onset
+            closing = m.copy()
+            closing[self.pos.start : self.pos.stop] = False
+            if closing.any():
+                m = closing
+        return m
+
+    def _retry(self, v: int, filled: FilledBar) -> bool:
+        """MIDI-GPT's rule: resample a bar identical to the original, or empty where the
+        track's density asks for notes, while there is context left to do it."""
+        if self.engine.room() < RETRY_ROOM:
+            return False
+        original = self.step_prompts[v].originals[(filled.track, filled.bar)]
+        if not filled.notes:
+            return self.step_prompts[v].wants_notes.get(filled.track, False)
+        return bool(original) and list(filled.notes) == list(original)
+
+    def _grammar(self, v: int) -> Grammar:
+        """Row v's grammar, told about the notes that ring into the window from bars before it:
+        the window drops them, but the polyphony limit must count them (a long note written by
+        an earlier step would otherwise let a later step stack notes over it)."""
+        grammar = Grammar(self.vocab, self.prompts[v])
+        for t, ticks in self.step_prompts[v].ring_in:
+            grammar.ring_in(t, ticks)
+        return grammar
+
+    def _replay(self, v: int, kept: int) -> None:
+        """Rebuild row v's grammar at the bar start (just after its <fill>) by replaying."""
+        grammar = self._grammar(v)
+        for tok in self.history[v][:kept]:
+            grammar.advance(tok)
+        self.grammars[v] = grammar
+        del self.history[v][kept:]

@@ -1,0 +1,109 @@
+"""Prompt tokens for one window step: what the model is shown and asked, per variation.
+
+A step's prompt is its window of the variation's piece (which holds the bars earlier steps
+wrote), the holes to fill, and per fill track the controls: the request's fields over values
+measured from the original bars. Next to the tokens, the decoder needs what the prompt does not
+say: the original notes of each hole (a retry compares with them), the notes ringing into the
+window from earlier bars (the grammar's polyphony limit counts them), and the note-count band
+that keeps each fill track within one density level of its request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from . import controls as ctl
+from .grid import GridNote, Window, window_from_piece
+from .language import encode
+from .piece import Piece
+from .vocab import Vocabulary
+from .windows import Step
+
+
+@dataclass
+class StepPrompt:
+    tokens: list[int]
+    originals: dict[tuple[int, int], list[GridNote]]  # (window track, window bar) -> notes
+    wants_notes: dict[int, bool]  # window track -> its density asks for notes
+    bands: dict[int, tuple[int, int | None]]  # window track -> notes per bar (lo, hi or None)
+    ring_in: list[tuple[int, int]]  # (window track, ticks) sounding into the window
+
+
+def build(vocab: Vocabulary, piece: Piece, step: Step, request: object) -> StepPrompt:
+    """The step's prompt for one variation's piece (`request` is a generation.Request)."""
+    window = window_from_piece(
+        piece, vocab, step.bars, step.tracks, request.velocity, request.microtiming
+    )
+    holes = step.holes()
+    controls = step_controls(vocab, window, step, holes, request)
+    tokens = encode(window, vocab, holes, controls, request.velocity, request.microtiming, False)
+    bands = {
+        t: density_band(vocab, c.density, window.tracks[t].is_drum)
+        for t, c in enumerate(controls)
+        if c is not None and c.density is not None
+    }
+    return StepPrompt(
+        tokens,
+        {(t, b): window.tracks[t].bars[b] for t, b in holes},
+        {t: (c.density or 1) > 1 for t, c in enumerate(controls) if c},
+        bands,
+        ringing_in(vocab, piece, step, sum(window.bar_ticks(vocab))),
+    )
+
+
+def density_band(vocab: Vocabulary, level: int, is_drum: bool) -> tuple[int, int | None]:
+    """Notes per bar whose density level is within one of `level`, as (lo, hi); hi is None when
+    any number above lo qualifies. Bars inside the band keep the mean of several bars inside it
+    too, since the level is a monotone function of notes per bar."""
+    top = 256
+    ok = [n for n in range(top) if abs(ctl.density_level(vocab, n, is_drum) - level) <= 1]
+    if not ok:  # thresholds a custom language spaced wider than one note: no steering
+        return 0, None
+    return ok[0], (None if ok[-1] == top - 1 else ok[-1])
+
+
+def step_controls(
+    vocab: object, window: Window, step: Step, holes: list[tuple[int, int]], request: object
+) -> list[ctl.Controls | None]:
+    """Controls per window track: the request's fields over measured ones for fill tracks."""
+    ticks = window.bar_ticks(vocab)
+    out: list[ctl.Controls | None] = [None] * len(window.tracks)
+    for t in sorted({t for t, _ in holes}):
+        track = window.tracks[t]
+        bars = [b for tt, b in holes if tt == t]
+        if not any(track.bars[b] for b in bars):
+            others = [b for b in range(len(ticks)) if b not in bars and track.bars[b]]
+            bars = others or bars
+        measured = ctl.measure(vocab, track, ticks, bars)
+        user = request.controls.get(step.tracks[t], ctl.Controls())
+        values = {
+            f.name: getattr(user, f.name) if getattr(user, f.name) is not None
+            else getattr(measured, f.name)
+            for f in fields(ctl.Controls)
+        }  # fmt: skip
+        out[t] = _consistent(ctl.Controls(**values))
+    return out
+
+
+def _consistent(c: ctl.Controls) -> ctl.Controls:
+    """A user bound may contradict a measured one (poly_max 2 over a measured poly_min 3):
+    the user's value wins, the measured bound moves to meet it."""
+    poly_min, dur_min = c.poly_min, c.dur_min
+    if None not in (poly_min, c.poly_max) and poly_min > c.poly_max:
+        poly_min = c.poly_max
+    if None not in (dur_min, c.dur_max) and dur_min > c.dur_max:
+        dur_min = c.dur_max
+    return ctl.Controls(c.density, poly_min, c.poly_max, dur_min, c.dur_max)
+
+
+def ringing_in(vocab: object, piece: Piece, step: Step, window_ticks: int) -> list:
+    """(window track, ticks) for every note that starts before the window and sounds into it."""
+    tpq = vocab.ticks_per_quarter
+    start = round(piece.bars()[step.bars[0]].start * tpq)
+    out = []
+    for t, source in enumerate(step.tracks):
+        for n in piece.tracks[source].notes:
+            onset, end = int(n.start * tpq + 0.5), round(n.end * tpq)
+            if onset < start < end:
+                out.append((t, min(end - start, window_ticks)))
+    return out
