@@ -105,6 +105,12 @@ class Engine:
             meta["hidden_size"],
             meta["dtype"],
         )
+        if self.device == "cuda" and self.bundle.kv_cache == "shared":
+            log.warning(
+                "engine: %s is a fused CPU bundle; ONNX Runtime's CUDA GroupQueryAttention takes "
+                "fp16 only, so attention runs on the CPU. For GPUs export with --optimize --fp16",
+                self.bundle.path.name,
+            )
         self.model_seconds = 0.0  # time inside session runs, for the generation's report
         self.steps = 0
         kind = SharedCache if self.bundle.kv_cache == "shared" else GrowingCache
