@@ -485,6 +485,18 @@ def test_load_bundle_rejects_bad_meta(ckpts, tmp_path):
         load_bundle(tmp_path / "b")
     with pytest.raises(BundleError, match="not a model bundle"):
         load_bundle(tmp_path)
+    meta["layers"] = 2
+    meta["kv_cache"] = "paged"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="kv_cache 'paged'"):
+        load_bundle(tmp_path / "b")
+    del meta["kv_cache"]  # written before the fused graph: the traced signature
+    meta_path.write_text(json.dumps(meta))
+    assert load_bundle(tmp_path / "b").kv_cache == "growing"
+    meta["kv_cache"] = "shared"  # but its io is the traced graph's
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="io.inputs"):
+        load_bundle(tmp_path / "b")
 
 
 def test_vocab_size_rule():
