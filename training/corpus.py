@@ -158,8 +158,10 @@ def parse_source(source: str) -> Iterator[tuple[str, Piece | str]]:
         header, tunes = _abc_tunes(path)
         for i, tune in enumerate(tunes):
             try:
-                yield f"{source}#{i}", _checked(to_piece(_scores(_parse_abc(header, tune))[0],
-                                                         collection))
+                yield (
+                    f"{source}#{i}",
+                    _checked(to_piece(_scores(_parse_abc(header, tune))[0], collection)),
+                )
             except Exception as error:  # noqa: BLE001 - one bad tune must not lose the file
                 yield f"{source}#{i}", f"{type(error).__name__}: {error}"
         return
@@ -255,11 +257,14 @@ def _decode(notes: np.ndarray, meta: dict, wanted: list[bool] | None = None
         ints = block[:, [1, 3, 5]].astype(np.int64).tolist()
         for (t, pitch, vel), start, dur in zip(ints, block[:, 2].tolist(), block[:, 4].tolist()):
             tracks[t].notes.append(PieceNote(start, pitch, dur, vel))
-        yield info["id"], Piece(
-            tracks=tracks,
-            time_signatures=[(t, TimeSignature(n, d)) for t, n, d in info["time_signatures"]],
-            tempos=[(t, bpm) for t, bpm in info["tempos"]],
-            length=info["length"],
+        yield (
+            info["id"],
+            Piece(
+                tracks=tracks,
+                time_signatures=[(t, TimeSignature(n, d)) for t, n, d in info["time_signatures"]],
+                tempos=[(t, bpm) for t, bpm in info["tempos"]],
+                length=info["length"],
+            ),
         )
 
 
@@ -283,9 +288,10 @@ def prepare(cache: Path | str, sources: Iterable[str], jobs: int | None = None) 
     began = time.perf_counter()
     jobs = max(1, jobs or os.cpu_count() or 1)
     tasks = [(str(cache), s) for s in todo]
-    with open(cache / FAILURE_LOG, "a", encoding="utf-8") as log, tqdm(
-        total=len(todo), unit="file", disable=not todo
-    ) as bar:
+    with (
+        open(cache / FAILURE_LOG, "a", encoding="utf-8") as log,
+        tqdm(total=len(todo), unit="file", disable=not todo) as bar,
+    ):
         if jobs == 1 or len(tasks) <= 1:
             results: Iterable = map(_prepare_one, tasks)
             pool = None
@@ -359,9 +365,11 @@ def main(argv: list[str] | None = None) -> None:
     sources = select_sources(args.collections, args.limit)
     stats = prepare(args.cache, sources, args.jobs)
     rate = stats["works"] / stats["seconds"] if stats["seconds"] else 0.0
-    print(f"{len(sources)} sources selected, {stats['sources']} parsed now: {stats['works']} works,"
-          f" {stats['failures']} failures, {stats['seconds']:.1f} s ({rate:.1f} works/s);"
-          f" failures are logged in {args.cache / FAILURE_LOG}")
+    print(
+        f"{len(sources)} sources selected, {stats['sources']} parsed now: {stats['works']} works,"
+        f" {stats['failures']} failures, {stats['seconds']:.1f} s ({rate:.1f} works/s);"
+        f" failures are logged in {args.cache / FAILURE_LOG}"
+    )
 
 
 if __name__ == "__main__":

@@ -214,8 +214,11 @@ def measure(size: int, jobs: int) -> dict:
             "seconds_per_work_by_collection": {
                 c: round(sum(v) / len(v), 3) for c, v in sorted(seconds_by_collection.items())
             },
-            "estimated_full_corpus_hours_one_job": round(_full_corpus_seconds(
-                {c: sum(v) / len(v) for c, v in seconds_by_collection.items()}) / 3600, 2),
+            "estimated_full_corpus_hours_one_job": round(
+                _full_corpus_seconds({c: sum(v) / len(v) for c, v in seconds_by_collection.items()})
+                / 3600,
+                2,
+            ),
         },
         "wall_seconds": round(time.perf_counter() - began, 1),
     }
@@ -229,8 +232,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     stats = measure(args.sample, max(1, args.jobs))
     args.out.write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in stats.items() if k != "sample"} | {
-        "sample": {k: v for k, v in stats["sample"].items() if k != "failures"}}, indent=1))
+    print(
+        json.dumps(
+            {k: v for k, v in stats.items() if k != "sample"}
+            | {"sample": {k: v for k, v in stats["sample"].items() if k != "failures"}},
+            indent=1,
+        )
+    )
     print(f"written to {args.out}")
 
 

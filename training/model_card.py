@@ -154,6 +154,12 @@ def main(argv: list[str] | None = None) -> None:
         help="a training run folder (log.jsonl); repeat in training order",
     )
     parser.add_argument("--density-goal", type=float, default=DENSITY_GOAL)
+    parser.add_argument(
+        "--observations",
+        type=Path,
+        help="Markdown appended as 'Observed in the outputs': what a person saw in them "
+        "and the numbers cannot say",
+    )
     args = parser.parse_args(argv)
     meta = json.loads((args.model / "midigen.json").read_text())
     nll, controls = _load(args.results, "nll"), _load(args.results, "controls")
@@ -184,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in pictures:
         if (args.results / name).is_file() and args.results.resolve() != args.model.resolve():
             shutil.copyfile(args.results / name, args.model / name)
+    if args.observations is not None:
+        text += "\n## Observed in the outputs\n\n" + args.observations.read_text().strip() + "\n"
     (args.model / "MODEL_CARD.md").write_text(text)
     print(f"wrote {args.model / 'MODEL_CARD.md'}")
 

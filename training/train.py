@@ -214,9 +214,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_RUNS / "base", help="run folder")
     p.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
-    p.add_argument("--init", type=Path, default=None,
-                   help="start from this HF checkpoint's weights (fresh optimizer and schedule): "
-                        "a warm start from an earlier run kept on disk")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this HF checkpoint's weights (fresh optimizer and schedule): "
+        "a warm start from an earlier run kept on disk",
+    )
     p.add_argument("--seed", type=int, default=0)
     # model (defaults: ~5M parameters, sized for a 2-core CPU)
     p.add_argument("--layers", type=int, default=6)
