@@ -44,12 +44,8 @@ from midigen.server.language import encode
 from midigen.server.piece import Piece
 from midigen.server.vocab import Vocabulary
 from training import corpus
-
-KINDS = ("none", "cells", "tracks", "bars", "continue", "loop")
-# Programs that make no sense as a swap target for a melodic part (timpani, orchestra hit) and
-# whole families that are percussion or sound effects: those tracks keep their program.
-NO_SWAP = {47, 55}
-NO_SWAP_FAMILIES = {14, 15}  # 112-119 percussive, 120-127 sound effects
+from training.augment import swap_program, transpose, transpose_range
+from training.masks import KINDS, choose_bars, choose_holes, choose_tracks, usable_bars
 
 
 @dataclass(frozen=True)
@@ -84,141 +80,6 @@ class Example:
     attempts: int = 1  # 2 or 3 when the first track choice overflowed the context
 
 
-# ----------------------------------------------------------------------------- augmentation
-
-
-def transpose(window: Window, shift: int) -> None:
-    """Shift every non-drum note by `shift` semitones in place (drum keys are instruments)."""
-    if shift == 0:
-        return
-    for track in window.tracks:
-        if not track.is_drum:
-            track.bars = [[n._replace(pitch=n.pitch + shift) for n in bar] for bar in track.bars]
-
-
-def transpose_range(window: Window, limit: int) -> tuple[int, int]:
-    """The shifts within +-limit that keep every melodic note inside MIDI 0..127."""
-    pitches = [n.pitch for t in window.tracks if not t.is_drum for bar in t.bars for n in bar]
-    if not pitches:
-        return 0, 0
-    return max(-limit, -min(pitches)), min(limit, 127 - max(pitches))
-
-
-def swap_program(program: int, rng: np.random.Generator) -> int:
-    """Another program of the same GM family (program // 8), so a violin part may come out as a
-    viola or cello: users' tracks use every program, the corpus only a handful."""
-    family = program // 8
-    if family in NO_SWAP_FAMILIES or program in NO_SWAP:
-        return program
-    choices = [p for p in range(family * 8, family * 8 + 8) if p not in NO_SWAP and p != program]
-    return int(rng.choice(choices)) if choices else program
-
-
-# ----------------------------------------------------------------------------- windows
-
-
-def usable_bars(piece: Piece, vocab: Vocabulary) -> np.ndarray:
-    """True for bars the language can encode (supported signature, not cut short)."""
-    return np.array([b.regular and str(b.time_signature) in vocab.time_signatures
-                     for b in piece.bars()], dtype=bool)  # fmt: skip
-
-
-def _starts(ok: np.ndarray, length: int) -> np.ndarray:
-    """First bars of the runs of `length` usable bars."""
-    if len(ok) < length:
-        return np.zeros(0, dtype=np.int64)
-    run = np.convolve(ok.astype(np.int64), np.ones(length, dtype=np.int64), mode="valid")
-    return np.flatnonzero(run == length)
-
-
-def _choose_bars(kind: str, ok: np.ndarray, cfg: Config, rng: np.random.Generator
-                 ) -> tuple[list[int], list[int]] | None:  # fmt: skip
-    """(window bars as source indices, source bars that are loop holes); None if none fit.
-
-    A loop window is up to W - 1 bars ending at the loop's last bar, then the wrap bar (the
-    loop's first bar again), as server/windows.py places the loop's last step. The holes are the
-    loop's last step: 1 or 2 bars (W // 2 bars per step); the loop may be longer, its earlier
-    bars being context written by earlier steps.
-    """
-    W = cfg.window_bars
-    if kind == "loop":
-        n = min(W - 1, int(ok.sum()))
-        if W < 2 or n < 1:
-            return None
-        length = int(rng.integers(1, n + 1)) if rng.random() < cfg.short_window else n
-        starts = _starts(ok, length)
-        if not len(starts):
-            return None
-        first = int(rng.choice(starts))
-        body = list(range(first, first + length))
-        steps = max(1, W // 2)
-        holes = int(rng.integers(1, min(steps, length) + 1))
-        end = body[-1]
-        loop_len = int(rng.integers(holes, holes + W + 1))  # the loop itself may reach further back
-        wrap = end - loop_len + 1
-        if wrap < 0 or not ok[wrap]:
-            wrap = end - holes + 1  # a loop exactly as long as its last step
-        return [*body, wrap], body[-holes:]
-    length = min(W, len(ok))
-    if length > 1 and rng.random() < cfg.short_window:
-        length = int(rng.integers(1, length))
-    for n in range(length, 0, -1):  # pieces with odd bars: take the longest run that fits
-        starts = _starts(ok, n)
-        if len(starts):
-            first = int(rng.choice(starts))
-            return list(range(first, first + n)), []
-    return None
-
-
-def _choose_tracks(n: int, cap: int, rng: np.random.Generator, all_tracks: float) -> list[int]:
-    """Source tracks in source order: all of them (up to cap) or a random subset."""
-    k = min(n, cap) if rng.random() < all_tracks else int(rng.integers(1, min(n, cap) + 1))
-    return sorted(rng.choice(n, size=k, replace=False).tolist())
-
-
-def _some(n: int, rng: np.random.Generator) -> list[int]:
-    """A non-empty random subset of range(n), small subsets as likely as large ones."""
-    k = int(rng.integers(1, n + 1))
-    return sorted(rng.choice(n, size=k, replace=False).tolist())
-
-
-def _holes(kind: str, n_tracks: int, n_bars: int, loop_bars: list[int], rng: np.random.Generator,
-           W: int) -> tuple[list[int], list[int], list[tuple[int, int]]]:  # fmt: skip
-    """(tracks to fill, their hole bars, cell holes) for one mask kind, in window positions.
-
-    Track-shaped kinds return the filled tracks so they can be moved to the front of the window,
-    where the server puts the tracks it fills; `cells` returns scattered holes instead.
-    """
-    if kind == "none":
-        return [], [], []
-    if kind == "cells":
-        p = rng.uniform(0.1, 0.5)
-        cells = [(t, b) for t in range(n_tracks) for b in range(n_bars) if rng.random() < p]
-        if not cells:
-            cells = [(int(rng.integers(n_tracks)), int(rng.integers(n_bars)))]
-        return [], [], cells
-    tracks = _some(n_tracks, rng)
-    if kind == "tracks":
-        return tracks, list(range(n_bars)), []
-    if kind == "bars":
-        step = max(1, W // 2)
-        span = int(rng.integers(1, min(step, n_bars) + 1))
-        if n_bars > 1 and rng.random() < 0.2:
-            span = int(rng.integers(1, n_bars + 1))
-        first = int(rng.integers(0, n_bars - span + 1))
-        return tracks, list(range(first, first + span)), []
-    if kind == "continue":
-        if rng.random() < 0.5:
-            tracks = list(range(n_tracks))
-        new = int(rng.integers(1, max(1, min(W // 2, n_bars - 1)) + 1))
-        return tracks, list(range(n_bars - new, n_bars)), []
-    if kind == "loop":
-        if rng.random() < 0.5:
-            tracks = list(range(n_tracks))
-        return tracks, loop_bars, []
-    raise ValueError(f"unknown mask kind {kind!r}")
-
-
 def make_example(
     piece: Piece,
     vocab: Vocabulary,
@@ -236,10 +97,10 @@ def make_example(
         kind = KINDS[int(rng.choice(len(KINDS), p=weights))]
     if kind == "continue" and min(cfg.window_bars, int(ok.sum())) < 2:
         kind = "bars"  # nothing to continue from
-    chosen = _choose_bars(kind, ok, cfg, rng)
+    chosen = choose_bars(kind, ok, cfg.window_bars, cfg.short_window, rng)
     if chosen is None and kind == "loop":
         kind = "bars"
-        chosen = _choose_bars(kind, ok, cfg, rng)
+        chosen = choose_bars(kind, ok, cfg.window_bars, cfg.short_window, rng)
     if chosen is None or not piece.tracks:
         return None
     bars, loop_src = chosen
@@ -263,7 +124,7 @@ def make_example(
 def _build(piece: Piece, vocab: Vocabulary, cfg: Config, rng: np.random.Generator, kind: str,
            bars: list[int], loop_bars: list[int], cap: int, velocity: bool, microtiming: bool
            ) -> Example:  # fmt: skip
-    tracks = _choose_tracks(len(piece.tracks), cap, rng, cfg.all_tracks)
+    tracks = choose_tracks(len(piece.tracks), cap, rng, cfg.all_tracks)
     window = window_from_piece(piece, vocab, bars, tracks, velocity, microtiming)
     low, high = transpose_range(window, cfg.transpose)
     shift = int(rng.integers(low, high + 1))
@@ -271,7 +132,7 @@ def _build(piece: Piece, vocab: Vocabulary, cfg: Config, rng: np.random.Generato
     for track in window.tracks:
         if rng.random() < cfg.swap:
             track.program = swap_program(track.program, rng)
-    fill_tracks, fill_bars, holes = _holes(
+    fill_tracks, fill_bars, holes = choose_holes(
         kind, len(tracks), len(bars), loop_bars, rng, cfg.window_bars
     )
     if fill_tracks:  # filled tracks first, then the context tracks, as the server orders them
