@@ -36,7 +36,7 @@ import numpy as np
 from midigen.server import controls as ctl
 from midigen.server.engine import Engine
 from midigen.server.sampling import SamplingOptions
-from training.heldout import Infill, Task, infill
+from training.heldout import Infill, Task, infill, run_record
 
 DENSITY_LEVELS = tuple(range(1, 11))
 POLY_LIMITS = (1, 2, 3)
@@ -148,18 +148,11 @@ def evaluate_controls(
                 )
     seconds = time.perf_counter() - began
     report = summarize(records)
+    report.update(run_record(tasks, options, seed, len(tasks) * len(requests), seconds))
     report.update(
         {
-            "tasks": len(tasks),
             "bars_per_task": sorted({len(t.bars) for t in tasks}),
             "variations": variations,
-            "temperature": options.temperature,
-            "top_p": options.top_p,
-            "seed": seed,
-            "collections": dict(Counter(t.collection for t in tasks).most_common()),
-            "generations": len(tasks) * len(requests),
-            "seconds": round(seconds, 1),
-            "seconds_per_task": round(seconds / max(1, len(tasks)), 3),
             "records": records,
         }
     )

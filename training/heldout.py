@@ -21,6 +21,7 @@ gives the same tasks on any machine with the same cache.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,3 +268,18 @@ def excerpt(piece: Piece, first: int, last: int) -> Piece:
             signatures.append((bar.start - lo, bar.time_signature))
             previous = bar.time_signature
     return Piece(tracks, signatures, [(0.0, piece.tempo_at(lo))], length=hi - lo)
+
+
+def run_record(tasks: Sequence[Task], options: SamplingOptions, seed: int, generations: int,
+               seconds: float) -> dict:  # fmt: skip
+    """What every generation evaluation reports about its run, beside its own numbers."""
+    return {
+        "tasks": len(tasks),
+        "temperature": options.temperature,
+        "top_p": options.top_p,
+        "seed": seed,
+        "collections": dict(Counter(t.collection for t in tasks).most_common()),
+        "generations": generations,
+        "seconds": round(seconds, 1),
+        "seconds_per_task": round(seconds / max(1, len(tasks)), 3),
+    }

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ from midigen.server import controls as ctl
 from midigen.server.engine import Engine
 from midigen.server.grid import WindowTrack
 from midigen.server.sampling import SamplingOptions
-from training.heldout import Infill, Task, infill, without_bars
+from training.heldout import Infill, Task, infill, run_record, without_bars
 
 CONDITIONS = ("measured", "blank")
 
@@ -174,20 +173,8 @@ def evaluate_infill(
     seconds = time.perf_counter() - began
     add_random_pairs(records, seed)
     report = summarize(records)
-    report.update(
-        {
-            "tasks": len(tasks),
-            "bars_requested": sum(len(t.bars) for t in tasks),
-            "temperature": options.temperature,
-            "top_p": options.top_p,
-            "seed": seed,
-            "collections": dict(Counter(t.collection for t in tasks).most_common()),
-            "generations": len(tasks) * len(CONDITIONS),
-            "seconds": round(seconds, 1),
-            "seconds_per_task": round(seconds / max(1, len(tasks)), 3),
-            "records": records,
-        }
-    )
+    report.update(run_record(tasks, options, seed, len(tasks) * len(CONDITIONS), seconds))
+    report.update({"bars_requested": sum(len(t.bars) for t in tasks), "records": records})
     return report
 
 
