@@ -176,9 +176,8 @@ def _run_stages(
     why_not = fused_graph.unsupported(loaded.model, info) if args.optimize else "not asked"
     fused = why_not is None and not args.fp16
 
-    def check(path: Path, precision: str, what: str) -> dict:
+    def check(path: Path, precision: str, what: str, shared: bool = False) -> dict:
         session = onnx_export.session(path, args.threads or 0)
-        shared = fused and what != "export"
         runner = parity.shared_runner(session, info) if shared else parity.ort_runner(session)
         cases = parity.SHARED_CASES if shared else parity.CASES
         report = parity.check(
@@ -208,7 +207,7 @@ def _run_stages(
             else:
                 fusions = onnx_export.optimize(current, optimized, info)
                 log(f"ORT fusions: {fusions or 'none applied'} (no fused graph: {why_not})")
-            reports["optimize"] = check(optimized, "fp32", "optimisation")
+            reports["optimize"] = check(optimized, "fp32", "optimisation", fused)
             current = optimized
             bar.update()
         if args.fp16 or args.int8:
@@ -217,7 +216,7 @@ def _run_stages(
             converted = Path(scratch) / f"{dtype}.onnx"
             convert = onnx_export.to_fp16 if args.fp16 else onnx_export.to_int8
             conversion = convert(current, converted)
-            reports[dtype] = check(converted, dtype, f"{dtype} conversion")
+            reports[dtype] = check(converted, dtype, f"{dtype} conversion", fused)
             current = converted
             bar.update()
 

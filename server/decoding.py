@@ -136,13 +136,12 @@ class StepDecoder:
     def _budget(self, grammar: Grammar, bar_tokens: int, m: np.ndarray) -> np.ndarray:
         """The mask m, narrowed to close the bar when it is over its token budget or the
         context is nearly full (a random or confused model could otherwise run on)."""
-        m = m.copy()
         holes_left = len(grammar.holes) - grammar.hole - 1
         short = self.engine.room() <= 2 * holes_left + 8
         if grammar.current_hole is None or not (short or bar_tokens >= self.options.max_bar_tokens):
             return m
-        if m[self.fill_end]:
-            m[:] = False
+        if m[self.fill_end]:  # a new array: m may be the grammar's own cached mask
+            m = np.zeros_like(m)
             m[self.fill_end] = True
         else:  # mid-note: finish it (a few tokens) but start no new onset
             closing = m.copy()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import midigen.models
 from midigen.exporter.bundle import load_bundle
 from midigen.models import default_bundle
 from midigen.server import controls as ctl
@@ -37,7 +38,7 @@ def shipped():
 
 def test_the_shipped_bundle_is_small_fused_and_parity_checked(shipped):
     bundle = load_bundle(shipped)
-    assert Path(shipped).parent == Path(default_bundle()).parent  # it lives in models/
+    assert Path(shipped).parent == Path(midigen.models.__file__).parent  # inside the package
     size = sum(f.stat().st_size for f in Path(shipped).iterdir() if f.is_file())
     assert size <= MAX_BUNDLE_BYTES
     meta = bundle.meta

@@ -11,6 +11,7 @@ import functools
 import numpy as np
 import pytest
 
+import tiny_bundle
 from midigen.exporter.bundle import load_bundle
 from midigen.server import engine as engine_mod
 from midigen.server.engine import Engine, EngineError, choose_providers
@@ -41,7 +42,7 @@ def full_logits(engine, ids):
 def _traced_session(engine):
     if engine.bundle.kv_cache == "growing":
         return engine.session
-    return _session(engine.bundle.path.parent / "tiny-bundle-traced")
+    return _session(tiny_bundle.build(engine.bundle.path.parent, optimize=False))
 
 
 @functools.cache

@@ -334,8 +334,9 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
     stream = ds.examples(train_pieces, vocab, cfg, seed=args.seed * 1_000_003 + state["step"])
     data = batches((e.tokens for e in stream), args.batch_tokens, pad, seed=state["step"])
     log = open(args.out / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed below
-    print(f"model: {params / 1e6:.2f}M parameters, {args.layers}x{args.width}, context "
-          f"{args.context}; device {device}, {args.threads} threads; valid: {len(valid)} "
+    c = model.config  # not args: a --resume or --init run has the loaded model's shape
+    print(f"model: {params / 1e6:.2f}M parameters, {c.n_layer}x{c.n_embd}, context "
+          f"{c.n_positions}; device {device}, {args.threads} threads; valid: {len(valid)} "
           f"examples", flush=True)  # fmt: skip
 
     stop = {"now": False}
