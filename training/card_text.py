@@ -324,7 +324,9 @@ def render(
         f"python -m training.evaluate infill --model {meta_path(name)} --out RESULTS "
         f"--n {infill['tasks']} --seed {infill['seed']}",
         f"python -m training.evaluate examples --model {meta_path(name)} --out RESULTS",
-        f"python -m training.model_card --model {meta_path(name)} --results RESULTS",
+        f"python -m training.model_card --model {meta_path(name)} --results RESULTS"
+        + " --run RUN" * len(runs)
+        + " [--observations FILE]",
         "```",
         "",
         f"On {controls['device']} (engine threads: {controls['threads']}): control adherence "
