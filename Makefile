@@ -16,12 +16,15 @@ $(PY):
 install-runtime: $(PY)
 	$(PIP) install -q .
 
-# Real peers for the daemon tests (Debian): liblo's oscsend/oscdump and a JACK server.
+# Real peers for the daemon tests (Debian): liblo's oscsend/oscdump and a JACK server; for the
+# REAPER client's tests, Lua 5.4 with LuaSocket and busted.
 install-peers:
-	@if ! command -v oscsend >/dev/null || ! command -v jackd >/dev/null; then \
+	@if ! command -v oscsend >/dev/null || ! command -v jackd >/dev/null \
+	    || ! command -v lua5.4 >/dev/null || ! command -v busted >/dev/null \
+	    || ! lua5.4 -e 'require "socket"' 2>/dev/null; then \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq liblo-tools jackd2 >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq liblo-tools jackd2 lua5.4 lua-socket lua-busted >/dev/null; \
 	fi
 
 install-test: $(PY) install-peers
