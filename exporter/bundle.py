@@ -88,7 +88,7 @@ class Bundle:
 
     def vocabulary(self) -> object:
         """The bundle's own language, so encoder and model cannot drift apart."""
-        from midigen.server.vocab import Vocabulary
+        from midigen.server.language.vocab import Vocabulary
 
         return Vocabulary(self.meta["language"])
 

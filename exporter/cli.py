@@ -232,9 +232,10 @@ def _run_stages(
 
 
 def _load_vocab(path: str | None) -> object:
-    """The language to export with. While server/language.json is being finalised, the default
-    language falls back to vocab.default(), which is what language.json will be built from."""
-    from midigen.server import vocab
+    """The language to export with. While server/language/language.json is being finalised,
+    the default language falls back to vocab.default(), which is what language.json will be
+    built from."""
+    from midigen.server.language import vocab
 
     try:
         return vocab.load(path)

@@ -3,7 +3,7 @@
 import pytest
 
 import tiny_bundle
-from midigen.server.engine import Engine
+from midigen.server.engine.session import Engine
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,9 @@
 
 from hypothesis import strategies as st
 
-from midigen.server import vocab as vocab_mod
-from midigen.server.controls import Controls
-from midigen.server.grid import GridNote, Window, WindowTrack, default_velocity_bin
+from midigen.server.language import vocab as vocab_mod
+from midigen.server.language.controls import Controls
+from midigen.server.language.grid import GridNote, Window, WindowTrack, default_velocity_bin
 
 VOCAB = vocab_mod.default()
 

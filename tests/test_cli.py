@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from midigen.server.cli import main
+from midigen.server.tools.cli import main
 
 SHARED_MIDI = Path(__file__).resolve().parents[2] / "shared" / "midi"
 INFILL = SHARED_MIDI / "prompt_infill.mid"
@@ -31,7 +31,8 @@ def test_roundtrip_reports_lossless_for_every_shared_file(capsys):
 
 
 def test_roundtrip_reports_the_first_difference(monkeypatch, capsys):
-    from midigen.server import cli, language
+    from midigen.server.language import tokens as language
+    from midigen.server.tools import cli
 
     real = language.decode
 
@@ -76,8 +77,8 @@ def test_unreadable_file(tmp_path, capsys):
 
 
 def test_unsupported_signature_is_a_clear_error(tmp_path, capsys):
-    from midigen.server.midifiles import write_midi
-    from midigen.server.piece import Note, Piece, TimeSignature, Track
+    from midigen.server.language.midifiles import write_midi
+    from midigen.server.language.piece import Note, Piece, TimeSignature, Track
 
     piece = Piece([Track(0, False, "p", [Note(0, 60, 1)])], [(0.0, TimeSignature(11, 8))])
     write_midi(piece, tmp_path / "odd.mid")

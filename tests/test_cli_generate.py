@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import tiny_bundle
-from midigen.server.cli import main
-from midigen.server.midifiles import read_midi
+from midigen.server.language.midifiles import read_midi
+from midigen.server.tools.cli import main
 
 BMW = tiny_bundle.MIDI / "prompt_bmw.mid"  # 8 bars: 1 bass, 2 solo, 3 drums
 

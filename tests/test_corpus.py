@@ -9,7 +9,7 @@ import pytest
 
 music21 = pytest.importorskip("music21")
 
-from midigen.server.piece import Note, Piece, TimeSignature, Track  # noqa: E402
+from midigen.server.language.piece import Note, Piece, TimeSignature, Track  # noqa: E402
 from training import corpus  # noqa: E402
 from training.convert import CHOIR, to_piece  # noqa: E402
 from training.measure_density import window_densities  # noqa: E402

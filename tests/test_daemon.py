@@ -12,11 +12,11 @@ import time
 import pytest
 
 import tiny_bundle
-from midigen.server import protocol as p
-from midigen.server.daemon import Daemon
-from midigen.server.midifiles import read_midi
-from midigen.server.oscclient import Client, Selection, bars
-from midigen.server.piece import Note, Piece
+from midigen.server.daemon import protocol as p
+from midigen.server.daemon.client import Client, Selection, bars
+from midigen.server.daemon.main import Daemon
+from midigen.server.language.midifiles import read_midi
+from midigen.server.language.piece import Note, Piece
 
 WAIT = 30.0  # seconds any one reply may take on a loaded 2-core machine
 

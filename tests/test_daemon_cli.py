@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from midigen.server import daemon
+from midigen.server.daemon import main as daemon
 
 SERVER = Path(sys.executable).parent / "midigen-server"
 ENV = {k: v for k, v in os.environ.items() if k != "MIDIGEN_MODEL"}

@@ -18,12 +18,12 @@ import pytest
 import midigen.models
 from midigen.exporter.bundle import load_bundle
 from midigen.models import default_bundle
-from midigen.server import controls as ctl
-from midigen.server.engine import Engine
-from midigen.server.generation import BarDone, Done, Request, generate
-from midigen.server.grid import window_from_piece
-from midigen.server.sampling import SamplingOptions
-from midigen.server.windows import Selection
+from midigen.server.engine.generation import BarDone, Done, Request, generate
+from midigen.server.engine.sampling import SamplingOptions
+from midigen.server.engine.session import Engine
+from midigen.server.language import controls as ctl
+from midigen.server.language.grid import window_from_piece
+from midigen.server.language.windows import Selection
 
 CHORALE = "bach/bwv260.mxl#0"
 MAX_BUNDLE_BYTES = 40 * 2**20

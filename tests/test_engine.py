@@ -13,9 +13,9 @@ import pytest
 
 import tiny_bundle
 from midigen.exporter.bundle import load_bundle
-from midigen.server import engine as engine_mod
-from midigen.server.engine import Engine, EngineError, choose_providers
-from midigen.server.sampling import SamplingOptions, generators, sample, sample_row
+from midigen.server.engine import session as engine_mod
+from midigen.server.engine.sampling import SamplingOptions, generators, sample, sample_row
+from midigen.server.engine.session import Engine, EngineError, choose_providers
 
 
 @pytest.fixture(params=["shared", "growing"])

@@ -20,10 +20,10 @@ import pytest
 pytest.importorskip("torch")  # training.evaluate's NLL part; the tiny bundle is built with it
 
 import tiny_bundle  # noqa: E402
-from midigen.server import controls as ctl  # noqa: E402
-from midigen.server.grid import GridNote, WindowTrack, window_from_piece  # noqa: E402
-from midigen.server.midifiles import read_midi  # noqa: E402
-from midigen.server.sampling import SamplingOptions  # noqa: E402
+from midigen.server.engine.sampling import SamplingOptions  # noqa: E402
+from midigen.server.language import controls as ctl  # noqa: E402
+from midigen.server.language.grid import GridNote, WindowTrack, window_from_piece  # noqa: E402
+from midigen.server.language.midifiles import read_midi  # noqa: E402
 from training import adherence, corpus, evaluate, heldout, plausibility  # noqa: E402
 
 FAST = SamplingOptions(max_bar_tokens=24)

@@ -23,7 +23,7 @@ from midigen.exporter import onnx_export, parity
 from midigen.exporter.bundle import BundleError, atomic_folder, load_bundle
 from midigen.exporter.checkpoints import CheckpointError, check_vocab_size
 from midigen.exporter.cli import main
-from midigen.server import vocab as vocab_module
+from midigen.server.language import vocab as vocab_module
 
 VOCAB = len(vocab_module.default())  # 515; nanoGPT-style padding takes it to 576
 PADDED = 576

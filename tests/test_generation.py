@@ -12,13 +12,25 @@ import numpy as np
 import pytest
 
 import tiny_bundle
-from midigen.server import decoding, prompts
-from midigen.server.controls import Controls, density_level, duration_class, sounding_counts
-from midigen.server.generation import BarDone, Done, GenerationError, Progress, Request, generate
-from midigen.server.grid import window_from_piece
-from midigen.server.midifiles import read_midi
-from midigen.server.sampling import SamplingOptions
-from midigen.server.windows import Selection
+from midigen.server.engine import decoding, prompts
+from midigen.server.engine.generation import (
+    BarDone,
+    Done,
+    GenerationError,
+    Progress,
+    Request,
+    generate,
+)
+from midigen.server.engine.sampling import SamplingOptions
+from midigen.server.language.controls import (
+    Controls,
+    density_level,
+    duration_class,
+    sounding_counts,
+)
+from midigen.server.language.grid import window_from_piece
+from midigen.server.language.midifiles import read_midi
+from midigen.server.language.windows import Selection
 
 FAST = SamplingOptions(seed=1, max_bar_tokens=40)
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from midigen.server.controls import Controls, duration_class, sounding_counts
-from midigen.server.grammar import Grammar, GrammarError
-from midigen.server.grid import LanguageError
-from midigen.server.language import decode, encode
+from midigen.server.language.controls import Controls, duration_class, sounding_counts
+from midigen.server.language.grammar import Grammar, GrammarError
+from midigen.server.language.grid import LanguageError
+from midigen.server.language.tokens import decode, encode
 from strategies import VOCAB, holes_for, requests, windows
 
 TOP = VOCAB.document["polyphony_levels"]
@@ -79,8 +79,8 @@ def test_thousands_of_walks_on_one_dense_request():
     """A crowded context with tight limits: the corners where dead ends would hide."""
     rng = random.Random(7)
     window = None
-    from midigen.server.grid import window_from_piece
-    from midigen.server.piece import Note, Piece, TimeSignature, Track
+    from midigen.server.language.grid import window_from_piece
+    from midigen.server.language.piece import Note, Piece, TimeSignature, Track
 
     chords = [Note(q, p, 2, 90) for q in range(0, 16, 2) for p in (48, 55, 64)]
     melody = [Note(q * 0.5, 72 + (q % 5), 0.5, 70 + q) for q in range(32)]
@@ -116,8 +116,8 @@ def test_real_data_is_never_blocked(data):
 
 
 def test_illegal_token_raises_with_context():
-    from midigen.server.grid import window_from_piece
-    from midigen.server.piece import Note, Piece, Track
+    from midigen.server.language.grid import window_from_piece
+    from midigen.server.language.piece import Note, Piece, Track
 
     window = window_from_piece(Piece([Track(0, False, "", [Note(0, 60, 1)])], length=8), VOCAB)
     prompt = encode(window, VOCAB, [(0, 1)], fills=False)
@@ -136,8 +136,8 @@ def test_illegal_token_raises_with_context():
 
 
 def test_poly_max_one_makes_a_monophonic_line():
-    from midigen.server.grid import window_from_piece
-    from midigen.server.piece import Piece, Track
+    from midigen.server.language.grid import window_from_piece
+    from midigen.server.language.piece import Piece, Track
 
     window = window_from_piece(Piece([Track(0, False, "", [])], length=8), VOCAB)
     prompt = encode(window, VOCAB, [(0, 0), (0, 1)], [Controls(poly_max=1)], fills=False)

@@ -7,16 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from midigen.server import vocab as vocab_mod
-from midigen.server.controls import Controls, duration_class, measure
-from midigen.server.grid import (
+from midigen.server.language import vocab as vocab_mod
+from midigen.server.language.controls import Controls, duration_class, measure
+from midigen.server.language.grid import (
     LanguageError,
     window_from_piece,
     window_to_piece,
 )
-from midigen.server.language import decode, encode, format_tokens
-from midigen.server.midifiles import read_midi
-from midigen.server.piece import Note, Piece, TimeSignature, Track
+from midigen.server.language.midifiles import read_midi
+from midigen.server.language.piece import Note, Piece, TimeSignature, Track
+from midigen.server.language.tokens import decode, encode, format_tokens
 from strategies import VOCAB, holes_for, windows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,7 +160,7 @@ def test_controls_validate_names_the_bad_value():
 
 def test_language_json_matches_the_code():
     """The shipped document is exactly what the code derives; a stale token list is refused."""
-    shipped = json.loads((REPO / "server" / "language.json").read_text())
+    shipped = json.loads((REPO / "server" / "language" / "language.json").read_text())
     assert shipped["tokens"] == VOCAB.tokens
     assert vocab_mod.load().tokens == VOCAB.tokens
     shipped["tokens"] = shipped["tokens"][:-1]

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from midigen.server import midifiles
-from midigen.server.midifiles import MidiFileError, build_midi, read_midi, write_midi
-from midigen.server.piece import Note, Piece, TimeSignature, Track
+from midigen.server.language import midifiles
+from midigen.server.language.midifiles import MidiFileError, build_midi, read_midi, write_midi
+from midigen.server.language.piece import Note, Piece, TimeSignature, Track
 
 SHARED_MIDI = Path(__file__).resolve().parents[2] / "shared" / "midi"
 

@@ -14,11 +14,10 @@ import time
 import pytest
 
 import tiny_bundle
-from midigen.server import protocol as p
-from midigen.server.daemon import Daemon
-from midigen.server.engine import Engine
-from midigen.server.midifiles import read_midi
-from midigen.server.midiout import (
+from midigen.server.daemon import protocol as p
+from midigen.server.daemon.client import Client, Selection, bars
+from midigen.server.daemon.main import Daemon
+from midigen.server.daemon.midiout import (
     ALL_NOTES_OFF,
     CLOCK,
     CONTROL,
@@ -31,8 +30,9 @@ from midigen.server.midiout import (
     build_loop,
     open_ports,
 )
-from midigen.server.oscclient import Client, Selection, bars
-from midigen.server.piece import Note
+from midigen.server.engine.session import Engine
+from midigen.server.language.midifiles import read_midi
+from midigen.server.language.piece import Note
 
 rtmidi = pytest.importorskip("rtmidi")
 TOLERANCE = 0.03  # seconds: JACK periods (5.3 ms here) plus a loaded machine's scheduling

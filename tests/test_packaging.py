@@ -1,6 +1,7 @@
 """A non-editable install is a single `midigen` package whose subpackages are the folders, with
 the language document (and the models folder) inside it."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,9 +11,19 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_maps_the_folders_into_one_package(tmp_path):
+    # built from a copy: setuptools reuses a build/ folder left in the checkout, which would
+    # hide a subpackage missing from pyproject's `packages`
+    source = tmp_path / "source"
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", "node_modules"
+        ),
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(REPO)],
+         "-w", str(tmp_path), str(source)],
         check=True, timeout=300, capture_output=True,
     )  # fmt: skip
     wheel = next(tmp_path.glob("midigen-*.whl"))
@@ -20,8 +31,8 @@ def test_wheel_maps_the_folders_into_one_package(tmp_path):
     top = {n.split("/")[0] for n in names if not n.startswith("midigen-")}
     assert top == {"midigen"}, top  # no top-level `server`, `exporter`, ...
     for required in (
-        "midigen/server/language.json",
-        "midigen/server/grammar.py",
+        "midigen/server/language/language.json",
+        "midigen/server/language/grammar.py",
         "midigen/exporter/__init__.py",
         "midigen/models/__init__.py",
     ):
@@ -40,7 +51,7 @@ def test_wheel_maps_the_folders_into_one_package(tmp_path):
     )  # fmt: skip
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "import midigen.server.vocab as v; print(v.__file__); print(len(v.load()))"
+        "import midigen.server.language.vocab as v; print(v.__file__); print(len(v.load()))"
     )
     out = subprocess.run(
         [sys.executable, "-S", "-c", code, str(target)],
@@ -50,3 +61,66 @@ def test_wheel_maps_the_folders_into_one_package(tmp_path):
     assert out.returncode == 0, out.stderr
     where, size = out.stdout.split()
     assert where.startswith(str(target)) and size == "515"
+
+    # every module of the wheel imports from it (a subpackage left out of `packages` fails here)
+    code = (
+        "import sys, importlib, pkgutil; sys.path.insert(0, sys.argv[1]); import midigen; "
+        "names = [m.name for p in ('server', 'exporter', 'models') for m in pkgutil.walk_packages("
+        "[sys.argv[1] + '/midigen/' + p], 'midigen.' + p + '.')]; "
+        "mods = [importlib.import_module(n) for n in names]; "
+        "print(len(names), all(m.__file__.startswith(sys.argv[1]) for m in mods))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(target)],
+        capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(Path(__import__("numpy").__file__).parents[1])},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    count, from_wheel = out.stdout.split()
+    assert int(count) >= 40 and from_wheel == "True", out.stdout
+
+
+# The three floors of server/: language <- engine <- daemon, tools (see server/__init__.py).
+MAY_IMPORT = {
+    "language": {"language"},
+    "engine": {"language", "engine"},
+    "daemon": {"language", "engine", "daemon"},
+    "tools": {"language", "engine", "tools"},
+}
+
+
+def _server_imports(path: Path) -> set[str]:
+    """The server rooms a module imports, relative or absolute, at any depth in the file."""
+    import ast
+
+    room = path.parent.name
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:
+                found.add(room)
+            elif node.level == 2:
+                found.update([node.module.split(".")[0]] if node.module else [])
+                if not node.module:  # `from .. import x`: x is a room, or __version__
+                    found.update(a.name for a in node.names if a.name in MAY_IMPORT)
+            elif node.module and node.module.startswith("midigen.server."):
+                found.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("midigen.server."):
+                    found.add(a.name.split(".")[2])
+    return found
+
+
+def test_server_rooms_import_one_way():
+    server = REPO / "server"
+    rooms = sorted(p.name for p in server.iterdir() if (p / "__init__.py").exists())
+    assert rooms == sorted(MAY_IMPORT), rooms
+    assert sorted(p.name for p in server.glob("*.py")) == ["__init__.py"]  # no loose modules
+    checked = 0
+    for room, allowed in MAY_IMPORT.items():
+        for module in sorted((server / room).glob("*.py")):
+            imported = _server_imports(module)
+            assert imported <= allowed, f"{module.relative_to(REPO)} imports {imported - allowed}"
+            checked += 1
+    assert checked >= 30

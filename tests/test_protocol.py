@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pythonosc.osc_message import OscMessage
 
-from midigen.server import generation
-from midigen.server import protocol as p
-from midigen.server.handlers import Handlers
-from midigen.server.oscserver import OscServer, mapped_addresses, route
-from midigen.server.protocoldoc import reference_markdown
+from midigen.server.daemon import protocol as p
+from midigen.server.daemon.handlers import Handlers
+from midigen.server.daemon.oscserver import OscServer, mapped_addresses, route
+from midigen.server.daemon.protocoldoc import reference_markdown
+from midigen.server.engine import generation
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "osc-protocol.md"
 
@@ -21,7 +21,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "osc-protocol.md"
 def test_the_generated_reference_in_the_doc_is_current():
     text = DOC.read_text()
     assert reference_markdown() in text, (
-        "docs/osc-protocol.md is out of date: python -m midigen.server.protocoldoc --write "
+        "docs/osc-protocol.md is out of date: python -m midigen.server.daemon.protocoldoc --write "
         "docs/osc-protocol.md"
     )
     assert f"version {p.PROTOCOL_VERSION}" in text.splitlines()[0]

@@ -11,13 +11,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from midigen.server import vocab as vocab_mod  # noqa: E402
-from midigen.server.controls import measure  # noqa: E402
-from midigen.server.grid import window_from_piece  # noqa: E402
-from midigen.server.language import decode  # noqa: E402
-from midigen.server.piece import Note, Piece, TimeSignature, Track  # noqa: E402
+from midigen.server.language import vocab as vocab_mod  # noqa: E402
+from midigen.server.language.controls import measure  # noqa: E402
+from midigen.server.language.grid import window_from_piece  # noqa: E402
+from midigen.server.language.piece import Note, Piece, TimeSignature, Track  # noqa: E402
+from midigen.server.language.tokens import decode  # noqa: E402
 from training import dataset as ds  # noqa: E402
-from training import train  # noqa: E402
+from training import schedule, train  # noqa: E402
 
 VOCAB = vocab_mod.load()
 TINY = ["--layers", "2", "--width", "32", "--heads", "2", "--context", "512", "--threads", "1",
@@ -185,10 +185,10 @@ def test_ngram_baseline_is_a_distribution_and_fits_its_data():
 def test_schedule_follows_the_time_budget_only_without_max_steps():
     timed = train.parse_args(["--max-minutes", "30"])
     fixed = train.parse_args(["--max-minutes", "30", "--max-steps", "100", "--warmup", "10"])
-    assert train._replan(timed, {"step": 20, "total": 0}, 20)
-    assert train._replan(timed, {"step": 100, "total": 500}, 100)
-    assert not train._replan(timed, {"step": 400, "total": 500}, 400)  # late: keep annealing
-    assert not train._replan(timed, {"step": 30, "total": 500}, 30)
-    assert not train._replan(fixed, {"step": 20, "total": 100}, 20)
-    lrs = [train.lr_at(s, 100, fixed) for s in range(100)]
+    assert schedule.replan(timed, {"step": 20, "total": 0}, 20)
+    assert schedule.replan(timed, {"step": 100, "total": 500}, 100)
+    assert not schedule.replan(timed, {"step": 400, "total": 500}, 400)  # late: keep annealing
+    assert not schedule.replan(timed, {"step": 30, "total": 500}, 30)
+    assert not schedule.replan(fixed, {"step": 20, "total": 100}, 20)
+    lrs = [schedule.lr_at(s, 100, fixed) for s in range(100)]
     assert max(lrs) == pytest.approx(fixed.lr) and lrs[-1] == pytest.approx(fixed.lr / 10, rel=0.01)

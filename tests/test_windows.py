@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from midigen.server.windows import Selection, Step, plan
+from midigen.server.language.windows import Selection, Step, plan
 
 
 def test_infill_two_chunks_centered():

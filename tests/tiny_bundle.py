@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from midigen.server import vocab as vocab_module
+from midigen.server.language import vocab as vocab_module
 
 MIDI = Path(__file__).resolve().parents[2] / "shared" / "midi"
 WINDOW_BARS = 4

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from midigen.server import controls as ctl
-from midigen.server.engine import Engine
-from midigen.server.sampling import SamplingOptions
+from midigen.server.engine.sampling import SamplingOptions
+from midigen.server.engine.session import Engine
+from midigen.server.language import controls as ctl
 from training.heldout import Infill, Task, infill, run_record
 
 DENSITY_LEVELS = tuple(range(1, 11))

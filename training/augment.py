@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from midigen.server.grid import Window
+from midigen.server.language.grid import Window
 
 # Programs that make no sense as a swap target for a melodic part (timpani, orchestra hit) and
 # whole families that are percussion or sound effects: those tracks keep their program.

@@ -169,8 +169,8 @@ def _controls(c: dict) -> list[str]:
         f"{pct(dm['within_1_reachable'])} were within +-1.",
         "",
         "These are the server's numbers, not the network's alone: besides the density token the "
-        "model is conditioned on, the decoder steers density (server/decoding.py), refusing to "
-        "end a bar below the note count that keeps it within one level of the request and to "
+        "model is conditioned on, the decoder steers density (server/engine/decoding.py), refusing "
+        "to end a bar below the note count that keeps it within one level of the request and to "
         "start a note above it, wherever the hard limits leave room. With the limits opened that "
         "guarantees the band; with measured limits, long notes under a polyphony limit can fill "
         "a bar before the band is reached, which is where the misses are.",

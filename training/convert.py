@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from music21 import chord, harmony, layout, meter, note, stream, tempo
 
-from midigen.server.piece import EPS, Note, Piece, TimeSignature, Track
+from midigen.server.language.piece import EPS, Note, Piece, TimeSignature, Track
 
 DEFAULT_VELOCITY = 80
 CHORD_VELOCITY = 64  # accompaniment sits under the melody

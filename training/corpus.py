@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from midigen.server.piece import Note as PieceNote
-from midigen.server.piece import Piece, TimeSignature, Track
+from midigen.server.language.piece import Note as PieceNote
+from midigen.server.language.piece import Piece, TimeSignature, Track
 from training.convert import to_piece
 
 __all__ = ["list_sources", "list_works", "split_of", "parse_work", "to_piece", "prepare",

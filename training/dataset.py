@@ -3,7 +3,8 @@
 Every example is one window of W bars and at most T tracks, encoded exactly the way the server
 encodes its prompts (`window_from_piece`, `controls.measure`, `language.encode`), followed by the
 fill sections, so the model is trained on the sequences it will be asked to continue. The server
-asks for five kinds of fills (docs/language.md, server/windows.py); the mask kinds mirror them:
+asks for five kinds of fills (docs/language.md, server/language/windows.py); the mask kinds
+mirror them:
 
 - none:     a plain window, no holes (unconditional music; cheap extra signal)
 - cells:    random (track, bar) cells
@@ -37,12 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from midigen.server import controls as ctl
-from midigen.server import vocab as vocab_mod
-from midigen.server.grid import LanguageError, Window, window_from_piece
-from midigen.server.language import encode
-from midigen.server.piece import Piece
-from midigen.server.vocab import Vocabulary
+from midigen.server.language import controls as ctl
+from midigen.server.language import vocab as vocab_mod
+from midigen.server.language.grid import LanguageError, Window, window_from_piece
+from midigen.server.language.piece import Piece
+from midigen.server.language.tokens import encode
+from midigen.server.language.vocab import Vocabulary
 from training import corpus
 from training.augment import swap_program, transpose, transpose_range
 from training.masks import KINDS, choose_bars, choose_holes, choose_tracks, usable_bars

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from midigen.server import vocab as vocab_mod
+from midigen.server.language import vocab as vocab_mod
 from training import corpus, train
 from training import dataset as ds
 
@@ -142,8 +142,8 @@ def nll_report(args: argparse.Namespace) -> dict:
 
 def generation_report(args: argparse.Namespace) -> dict:
     """Run one generation evaluation and write its JSON (and PNGs) into args.out."""
-    from midigen.server.engine import Engine
-    from midigen.server.sampling import SamplingOptions
+    from midigen.server.engine.sampling import SamplingOptions
+    from midigen.server.engine.session import Engine
     from training import adherence, heldout, pianorolls, plausibility
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -28,15 +28,22 @@ from pathlib import Path
 
 import numpy as np
 
-from midigen.server import controls as ctl
-from midigen.server.engine import Engine
-from midigen.server.generation import FILL_RESERVE, BarDone, Done, Request, generate, step_prompts
-from midigen.server.grid import WindowTrack, window_from_piece
-from midigen.server.language import decode
-from midigen.server.piece import EPS, Note, Piece, Track
-from midigen.server.sampling import SamplingOptions
-from midigen.server.vocab import Vocabulary
-from midigen.server.windows import Selection, Step, plan
+from midigen.server.engine.generation import (
+    FILL_RESERVE,
+    BarDone,
+    Done,
+    Request,
+    generate,
+    step_prompts,
+)
+from midigen.server.engine.sampling import SamplingOptions
+from midigen.server.engine.session import Engine
+from midigen.server.language import controls as ctl
+from midigen.server.language.grid import WindowTrack, window_from_piece
+from midigen.server.language.piece import EPS, Note, Piece, Track
+from midigen.server.language.tokens import decode
+from midigen.server.language.vocab import Vocabulary
+from midigen.server.language.windows import Selection, Step, plan
 from training import corpus
 from training.dataset import usable_bars
 

@@ -1,15 +1,15 @@
 """Where a training window sits and what it leaves for the model to fill.
 
-The mask kinds mirror the fills the server asks for (docs/language.md, server/windows.py); see
-dataset.py for what each one means and how often it is drawn.
+The mask kinds mirror the fills the server asks for (docs/language.md,
+server/language/windows.py); see dataset.py for what each one means and how often it is drawn.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from midigen.server.piece import Piece
-from midigen.server.vocab import Vocabulary
+from midigen.server.language.piece import Piece
+from midigen.server.language.vocab import Vocabulary
 
 KINDS = ("none", "cells", "tracks", "bars", "continue", "loop")
 
@@ -33,9 +33,9 @@ def choose_bars(kind: str, ok: np.ndarray, window_bars: int, short_window: float
     """(window bars as source indices, source bars that are loop holes); None if none fit.
 
     A loop window is up to W - 1 bars ending at the loop's last bar, then the wrap bar (the
-    loop's first bar again), as server/windows.py places the loop's last step. The holes are the
-    loop's last step: 1 or 2 bars (W // 2 bars per step); the loop may be longer, its earlier
-    bars being context written by earlier steps.
+    loop's first bar again), as server/language/windows.py places the loop's last step. The holes
+    are the loop's last step: 1 or 2 bars (W // 2 bars per step); the loop may be longer, its
+    earlier bars being context written by earlier steps.
     """
     W = window_bars
     if kind == "loop":

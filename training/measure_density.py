@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from midigen.server.piece import EPS, Piece
-from midigen.server.vocab import DEFAULT_TIME_SIGNATURES
+from midigen.server.language.piece import EPS, Piece
+from midigen.server.language.vocab import DEFAULT_TIME_SIGNATURES
 from training.corpus import collection_of, list_works, parse_work, split_of
 
 WINDOW = 4

@@ -17,10 +17,10 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from midigen.server.engine import Engine
-from midigen.server.pianoroll import plot_piece
-from midigen.server.piece import Piece
-from midigen.server.sampling import SamplingOptions
+from midigen.server.engine.sampling import SamplingOptions
+from midigen.server.engine.session import Engine
+from midigen.server.language.piece import Piece
+from midigen.server.tools.pianoroll import plot_piece
 from training.heldout import choose_tasks, excerpt, infill
 from training.plausibility import correlation, pitch_classes
 

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from midigen.server import controls as ctl
-from midigen.server.engine import Engine
-from midigen.server.grid import WindowTrack
-from midigen.server.sampling import SamplingOptions
+from midigen.server.engine.sampling import SamplingOptions
+from midigen.server.engine.session import Engine
+from midigen.server.language import controls as ctl
+from midigen.server.language.grid import WindowTrack
 from training.heldout import Infill, Task, infill, run_record, without_bars
 
 CONDITIONS = ("measured", "blank")

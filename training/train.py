@@ -30,12 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -44,13 +40,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from midigen.server import vocab as vocab_mod
-from midigen.server.vocab import CONTROL_FAMILIES, Vocabulary
+from midigen.server.language import vocab as vocab_mod
+from midigen.server.language.vocab import CONTROL_FAMILIES, Vocabulary
 from training import corpus
 from training import dataset as ds
+from training.checkpoints import export, save
+from training.schedule import lr_at, replan
 
 DEFAULT_RUNS = Path.home() / ".cache" / "midigen" / "runs"
-REPO = Path(__file__).resolve().parent.parent
 
 
 # ----------------------------------------------------------------------------- batches
@@ -144,14 +141,6 @@ def model_config(vocab: Vocabulary, args: argparse.Namespace):  # noqa: ANN201 -
     )
 
 
-def lr_at(step: int, total: int, args: argparse.Namespace) -> float:
-    """Linear warmup, then cosine from --lr down to --lr / 10 at `total` steps."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    progress = min(1.0, (step - args.warmup) / max(1, total - args.warmup))
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, valid: list[np.ndarray], weights: Weights, pad: int,
              device: str, batch_tokens: int) -> dict:  # fmt: skip
@@ -171,35 +160,6 @@ def evaluate(model: torch.nn.Module, valid: list[np.ndarray], weights: Weights, 
     model.train()
     return {"valid_fill": fill / max(1, fill_n), "valid_all": total / max(1, total_n),
             "valid_fill_tokens": int(fill_n)}  # fmt: skip
-
-
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def save(model: torch.nn.Module, folder: Path, vocab: Vocabulary, trainer: dict | None = None
-         ) -> None:  # fmt: skip
-    """Write to a temporary folder and rename, so a run killed mid-save keeps the last good one."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    (tmp / "language.json").write_text(vocab.to_json())
-    if trainer is not None:
-        torch.save(trainer, tmp / "trainer.pt")
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def export(best: Path, name: str) -> None:
-    """The shipped bundle comes from the project's own exporter, parity checks included."""
-    exe = Path(sys.executable).parent / "midigen-export"
-    cmd = [str(exe) if exe.exists() else "midigen-export", str(best), "-o",
-           str(REPO / "models" / name), "--optimize"]  # fmt: skip
-    print("exporting:", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
 
 
 # ----------------------------------------------------------------------------- training
@@ -258,18 +218,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.max_steps and not args.max_minutes:
         p.error("give --max-steps or --max-minutes")
     return args
-
-
-def _replan(args: argparse.Namespace, state: dict, segment_steps: int) -> bool:
-    """Without --max-steps the cosine schedule is sized to --max-minutes from the measured pace
-    (evaluation included): after 20 steps, then every 50 while less than 60 % of it is done, so
-    a machine that gets faster or slower mid-run (other jobs come and go) still ends annealed
-    near the budget instead of stopping early or cut off at a high learning rate."""
-    if args.max_steps or not args.max_minutes:
-        return False
-    if state["total"] and state["step"] >= 0.6 * state["total"]:
-        return False
-    return segment_steps == 20 or (segment_steps > 20 and segment_steps % 50 == 0)
 
 
 def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:  # noqa: ANN001
@@ -399,7 +347,7 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
             segment_tokens += real
             step_seconds += time.time() - t0
             elapsed = time.time() - segment_start
-            if _replan(args, state, segment_steps):  # the schedule follows the time budget
+            if replan(args, state, segment_steps):  # the schedule follows the time budget
                 left = args.max_minutes * 60 - elapsed
                 state["total"] = state["step"] + int(0.95 * left / (elapsed / segment_steps))
                 bar.total = state["total"]
