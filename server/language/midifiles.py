@@ -3,7 +3,9 @@
 Reading is where real-world files get normalised into the data model: ticks become quarter notes,
 (MIDI track, channel) pairs become tracks, and the quirks DAWs and converters produce (overlapping
 same-pitch notes, missing note-offs, tempo maps outside track 0) are settled here once so nothing
-downstream has to care. Writing produces a plain type 1 file any DAW imports.
+downstream has to care. Writing produces a plain type 1 file any DAW imports; results that
+go back into a user's file are written as an edit of that file instead (midiedit.py), so nothing
+but the replaced notes changes.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def _load(source: str | Path | mido.MidiFile) -> tuple[mido.MidiFile, str]:
     return mid, label
 
 
+def open_midi(source: str | Path) -> mido.MidiFile:
+    """The file as mido reads it (for editing it later), or a MidiFileError naming the problem."""
+    return _load(source)[0]
+
+
 def read_midi(source: str | Path | mido.MidiFile) -> Piece:
     """Read a type 0 or type 1 file: one Track per (MIDI track, channel), in file order.
 
@@ -80,7 +87,7 @@ def read_midi(source: str | Path | mido.MidiFile) -> Piece:
     voices: list[tuple[str, int, dict]] = []  # (track name, channel, voice state)
     end_tick = 0
 
-    for mtrack in mid.tracks:
+    for index, mtrack in enumerate(mid.tracks):
         name = ""
         by_channel: dict[int, dict] = {}
         tick = 0
@@ -94,7 +101,8 @@ def read_midi(source: str | Path | mido.MidiFile) -> Piece:
                 name = msg.name
             elif msg.type in ("note_on", "note_off", "program_change"):
                 v = by_channel.setdefault(
-                    msg.channel, {"program": None, "open": {}, "notes": [], "first": None}
+                    msg.channel,
+                    {"program": None, "open": {}, "notes": [], "first": None, "track": index},
                 )
                 if msg.type == "program_change":
                     channel_programs.setdefault(msg.channel, []).append((tick, msg.program))
@@ -144,7 +152,7 @@ def read_midi(source: str | Path | mido.MidiFile) -> Piece:
             for start, end, pitch, velocity in v["notes"]
         )
         track_name = name if name.strip() else default_name(program, is_drum)
-        piece.tracks.append(Track(program, is_drum, track_name, notes))
+        piece.tracks.append(Track(program, is_drum, track_name, notes, (v["track"], channel)))
     return piece
 
 
@@ -210,7 +218,11 @@ def write_midi(piece: Piece, target: str | Path | BinaryIO, ticks_per_beat: int 
     A path gets a temporary file beside it that replaces the target only once fully written, so a
     crash or a bad piece never leaves a half-written file where a DAW would pick it up.
     """
-    mid = build_midi(piece, ticks_per_beat)  # fails on bad data before anything touches disk
+    save_midi(build_midi(piece, ticks_per_beat), target)  # bad data fails before disk is touched
+
+
+def save_midi(mid: mido.MidiFile, target: str | Path | BinaryIO) -> None:
+    """Save a file; a path is written atomically (see `write_midi`)."""
     if not isinstance(target, (str, Path)):
         mid.save(file=target)
         return

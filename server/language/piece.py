@@ -33,6 +33,9 @@ class Track:
     is_drum: bool = False
     name: str = ""
     notes: list[Note] = field(default_factory=list)
+    # (MIDI track index, channel) the track was read from, so a result can be written back into
+    # the user's file as an edit (midiedit.py); None for pieces that come from elsewhere.
+    source: tuple[int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
