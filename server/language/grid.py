@@ -9,12 +9,13 @@ velocity to a bin and (optionally) its onset deviation to a microtiming step. `e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
+from .meters import describe, shown_meter
 from .piece import Bar, Note, Piece, TimeSignature, Track
 from .vocab import Vocabulary
 
@@ -75,20 +76,27 @@ def default_velocity_bin(vocab: Vocabulary) -> int:
     return int(velocity_bin(vocab, 80))
 
 
-def check_bar(vocab: Vocabulary, bar: Bar) -> str:
-    """The bar's signature as a token value; unsupported or cut-short bars are an error."""
-    ts = str(bar.time_signature)
-    if ts not in vocab.time_signatures:
+def check_writable(vocab: Vocabulary, bar: Bar) -> str:
+    """The meter a *selected* bar is written in; a bar no meter of the language fits exactly
+    is an error naming it (as context it would still be shown, see meters.py)."""
+    shown = shown_meter(vocab, bar)
+    if not shown.exact:
         raise LanguageError(
-            f"bar {bar.index + 1} is in {ts}, which the language does not support "
-            f"(supported: {' '.join(vocab.time_signatures)})"
+            f"{describe(bar)} cannot be generated: the model's language has no meter of "
+            f"{bar.length:g} quarters (it has {' '.join(vocab.time_signatures)}); "
+            "select other bars (this one can stay as context)"
         )
-    if not bar.regular:
-        raise LanguageError(
-            f"bar {bar.index + 1} is {bar.length:g} quarters long but its signature {ts} "
-            f"needs {bar.time_signature.quarters:g} (a signature change cuts it short)"
-        )
-    return ts
+    return shown.meter
+
+
+def check_selection(piece: Piece, vocab: Vocabulary, cells: Iterable[tuple[int, int]]) -> None:
+    """Refuse a selection of (track, bar) cells (0-based) holding a bar the model cannot write,
+    naming the first such selected bar; bars past the piece's end are new bars in the last
+    bar's meter."""
+    grid = piece.bars()
+    last = grid[-1].time_signature
+    for b in sorted({b for _, b in cells}):
+        check_writable(vocab, grid[b] if b < len(grid) else Bar(b, 0.0, last.quarters, last))
 
 
 def window_from_piece(
@@ -101,8 +109,9 @@ def window_from_piece(
 ) -> Window:
     """Cut and quantize a window: `bars` are source bar indices (0-based, in window order; a bar
     may repeat, e.g. a loop's wrap bar; an index past the last bar is a new empty bar in the
-    previous bar's signature). Notes belong to the bar their snapped onset falls in; durations
-    are clipped at the window end; notes sounding into the window from earlier bars are dropped.
+    previous bar's signature). Each bar is shown in the meter meters.py gives it, so any meter
+    can be context. Notes belong to the bar their snapped onset falls in; durations are clipped
+    at the window end; notes sounding into the window from earlier bars are dropped.
     """
     grid = piece.bars()
     bars = list(range(len(grid))) if bars is None else list(bars)
@@ -111,7 +120,7 @@ def window_from_piece(
     for b in bars:
         if b < 0:
             raise LanguageError(f"bar index {b} is negative")
-        sigs.append(check_bar(vocab, grid[b]) if b < len(grid) else (sigs or ["4/4"])[-1])
+        sigs.append(shown_meter(vocab, grid[b]).meter if b < len(grid) else (sigs or ["4/4"])[-1])
     ticks = [vocab.bar_ticks(ts) for ts in sigs]
     # Window position of each source bar; a repeated bar (a loop's wrap) gets a second pass.
     passes: list[dict[int, int]] = [{}]
@@ -122,7 +131,9 @@ def window_from_piece(
                 break
         else:
             passes.append({b: pos})
-    grid_starts = np.array([round(bar.start * vocab.ticks_per_quarter) for bar in grid])
+    # Bar lines snap as onsets do (half up), so a note on a bar line is always on its first tick.
+    starts = np.array([bar.start for bar in grid]) * vocab.ticks_per_quarter
+    grid_starts = np.floor(starts + 0.5).astype(np.int64)
     out = Window(sigs)
     for ti in tracks:
         track = piece.tracks[ti]
@@ -167,7 +178,8 @@ def _quantize(
     ticks_arr = np.array(ticks)
     bar_start = np.concatenate([[0], np.cumsum(ticks_arr)[:-1]])
     tick = tick_abs - grid_starts[src]
-    keep = (pos >= 0) & (tick < ticks_arr[np.maximum(pos, 0)])  # not in the padding after the end
+    # Not in the padding after the end, nor past the end of a bar longer than its shown meter.
+    keep = (pos >= 0) & (tick < ticks_arr[np.maximum(pos, 0)])
     if not keep.any():
         return
     pos, tick, offset, src_idx = pos[keep], tick[keep], offset[keep], np.flatnonzero(keep)
