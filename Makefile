@@ -6,6 +6,8 @@ PIP := $(PY) -m pip
 # torch is pinned: an unpinned torch pulls a multi-GB CUDA build. On the project's machines
 # this version installs a CPU build from a local file.
 TORCH ?= torch==2.13.0
+# The UDP port `make serve` listens on: make serve PORT=9100
+PORT ?= 9000
 
 .PHONY: serve test lint bench install-runtime install-test install-peers clean
 
@@ -13,8 +15,13 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-install-runtime: $(PY)
-	$(PIP) install -q .
+# Installed only when the venv is missing or older than pyproject.toml (its dependencies); the
+# install is editable, so source edits need no reinstall and `make serve` starts at once.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	touch $@
+
+install-runtime: $(VENV)/.installed
 
 # Real peers for the daemon tests (Debian): liblo's oscsend/oscdump and a JACK server; for the
 # REAPER client's tests, Lua 5.4 with LuaSocket and busted.
@@ -30,9 +37,10 @@ install-peers:
 install-test: $(PY) install-peers
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[export,train,plot,test]"
+	touch $(VENV)/.installed
 
 serve: install-runtime
-	$(VENV)/bin/midigen-server --port 9000
+	$(VENV)/bin/midigen-server --port $(PORT)
 
 test: install-test
 	$(VENV)/bin/ruff check .
