@@ -1,13 +1,13 @@
 --[[
-One generation job as a state machine: connect (ping), upload, generate, stream bars, finish.
-Pure: it never touches a socket or a clock. The caller feeds it parsed replies (protocol.parse)
-and the time, takes the datagrams it wants sent, a few per tick, and the events it produced.
-That keeps every timeout and retry testable with a fake clock, and keeps REAPER responsive:
-nothing here waits.
+One generation job as a state machine: connect (/ping, and /hello in protocol 2), upload,
+generate, stream bars, finish. Pure: it never touches a socket or a clock. The caller feeds it
+decoded OSC messages and the time, takes the datagrams it wants sent (a paced few per tick) and
+the events it produced. Every timeout and retry is therefore testable with a fake clock, and
+nothing here ever waits, so REAPER stays responsive.
 
-Events: { kind = "status", text }, { kind = "bar", variation, track, bar, notes, start, finish },
-and exactly one terminal event: "done" (with the /done fields), "failed" (message),
-"cancelled" (reason) or "absent" (message: no server answered).
+Events: { kind = "status", text }, { kind = "bar", variation, track, bar, notes, start,
+finish } (quarter notes from the piece start), and exactly one terminal event: "done" (the
+/done fields in `done`), "failed" (message), "cancelled" (reason) or "absent" (no server).
 ]]
 
 local protocol = require("midigen.protocol")
@@ -16,31 +16,36 @@ local Job = {}
 Job.__index = Job
 
 Job.DEFAULTS = {
-  ping_interval = 0.5, -- resend /ping this often while connecting
-  connect_timeout = 2.0, -- no /pong by then: the server is absent
-  upload_timeout = 3.0, -- no /uploaded by then: upload again
-  upload_tries = 3,
-  accept_timeout = 3.0, -- no /accepted by then: the job failed
-  idle_timeout = 30.0, -- silence while queued or running: ask with /result, then give up
+  ping_interval = 0.5, -- resend /ping (or /hello) this often while connecting
+  connect_timeout = 2.0, -- no /pong by then: no server
+  upload_tries = 5, -- /upload/end sent again (protocol 2) or whole uploads (protocol 1)
+  accept_timeout = 5.0, -- no /accepted by then: the job failed
+  idle_timeout = 30.0, -- silence while queued or running: probe, then give up
   timeout = 300.0, -- the whole job
   cancel_wait = 2.0, -- after /cancel, wait this long for /cancelled
   result_tries = 2, -- /result requests when bars were lost in transit
-  pace = 32, -- datagrams sent per tick at most
+  pace = 32, -- datagrams sent per tick at most (the protocol's pacing rule)
 }
 
---- o = { id, port, make_piece = function(pong) -> piece | nil, message; request, limits }
+--- o = { id, port, client_id, request, make_piece = function(info) -> piece | nil, message,
+--- limits = overrides of DEFAULTS, replaces = an older job of ours to cancel once connected }
 function Job.new(o)
   local self = setmetatable({}, Job)
-  self.id, self.port, self.make_piece, self.request = o.id, o.port, o.make_piece, o.request
+  self.id, self.port, self.client_id = o.id, o.port, o.client_id
+  self.request, self.make_piece, self.replaces = o.request, o.make_piece, o.replaces
   self.limits = setmetatable(o.limits or {}, { __index = Job.DEFAULTS })
+  self.sess = { port = o.port }
   self.outbox, self.queue, self.pending, self.delivered, self.missing = {}, {}, {}, {}, {}
-  self.phase = "new"
-  self.finished = false
+  self.phase, self.finished, self.ignored = "new", false, 0
   return self
 end
 
 function Job:_send(datagram)
   self.outbox[#self.outbox + 1] = datagram
+end
+
+function Job:_send_all(list)
+  table.move(list, 1, #list, #self.outbox + 1, self.outbox)
 end
 
 function Job:_emit(event)
@@ -53,11 +58,14 @@ end
 
 function Job:_finish(event)
   if not self.finished then
-    self.finished = true
-    self.phase = "finished"
-    self.outbox = {} -- whatever was still queued is moot (a /cancel is sent before this)
+    self.finished, self.phase = true, "finished"
+    self.outbox = {}
     self:_emit(event)
   end
+end
+
+function Job:_fail(message)
+  self:_finish({ kind = "failed", message = message })
 end
 
 function Job:_enter(phase, now)
@@ -65,25 +73,55 @@ function Job:_enter(phase, now)
 end
 
 function Job:start(now)
-  self.started = now
-  self.heard = now
+  self.started, self.heard, self.last_ping, self.last_beat = now, now, now, now
   self:_enter("connect", now)
-  self.last_ping = now
   self:_send(protocol.ping(self.port))
 end
 
-function Job:_upload(now)
-  local datagrams = protocol.upload(self.port, self.id, self.piece)
-  for _, d in ipairs(datagrams) do
-    self:_send(d)
+function Job:_on_pong(version, message, now)
+  local wire = protocol.dialect(version)
+  if not wire then
+    return self:_fail(("the server speaks protocol %d and this script protocol %d: update the older one")
+      :format(version, protocol.newest()))
   end
+  local info, why = wire.parse(message)
+  if not info then
+    return self:_fail("the server's /pong does not parse: " .. why)
+  end
+  self.wire = wire
+  local hello = wire.hello(self.port, self.client_id)
+  if hello then
+    self:_send(hello)
+    self:_enter("hello", now)
+  else
+    self:_ready(info, now)
+  end
+end
+
+function Job:_ready(info, now)
+  self.info = info
+  if self.replaces then
+    self:_send(self.wire.cancel(self.sess, self.replaces))
+  end
+  local piece, why = self.make_piece(info)
+  if not piece then
+    return self:_fail(why)
+  end
+  self.piece = piece
+  self:_upload(now)
+end
+
+function Job:_upload(now)
   self.uploads = (self.uploads or 0) + 1
+  self.up = self.wire.upload(self.sess, self.id, self.piece)
+  self.ends = 1
+  self:_send_all(self.up.all)
   self:_enter("upload", now)
   self:_status(("uploading %d tracks, %d bars"):format(#self.piece.tracks, self.piece.bars))
 end
 
 function Job:_generate(now)
-  self:_send(protocol.generate(self.port, self.id, self.request))
+  self:_send(self.wire.generate(self.sess, self.id, self.id, self.request))
   self:_enter("generate", now)
 end
 
@@ -112,107 +150,133 @@ function Job:_on_done(r, now)
   if next(self.missing) then
     self.result_tries = (self.result_tries or 0) + 1
     if self.result_tries > self.limits.result_tries then
-      return self:_finish({ kind = "failed", message = "bars were lost in transit and could not be fetched again" })
+      return self:_fail("bars were lost in transit and could not be fetched again")
     end
     self.pending = {}
-    self:_send(protocol.result(self.port, self.id))
-    self:_enter("resend", now)
-    return
+    self:_send(self.wire.result(self.sess, self.id))
+    return self:_enter("resend", now)
   end
   self:_finish({ kind = "done", done = r })
 end
 
---- Feed one parsed reply (protocol.parse). Replies for other jobs are ignored.
-function Job:receive(r, now)
+function Job:_on_refused(r, now)
+  local phase, code = self.phase, r.code
+  if code == "not_finished" or (code == "job_in_use" and phase ~= "upload") then
+    return -- our probe while it runs, or a /generate that arrived twice
+  elseif phase == "cancelling" and code == "unknown_job" then
+    return self:_finish({ kind = "cancelled", reason = self.cancel_reason })
+  elseif phase == "upload" and (code == "upload_incomplete" or code == "no_upload")
+      and self.uploads < self.limits.upload_tries then
+    return self:_upload(now)
+  elseif code == "unknown_client" and (phase == "upload" or phase == "generate") and not self.rehello then
+    self.rehello = true -- the server restarted: introduce ourselves again, upload again
+    self:_send(self.wire.hello(self.port, self.client_id))
+    return self:_enter("hello", now)
+  end
+  self:_fail(("%s (%s)"):format(r.message, code))
+end
+
+--- Feed one decoded OSC message (osc.decode). Messages for other jobs are ignored.
+function Job:receive(message, now)
   if self.finished then
     return
   end
-  if r.kind == "pong" then
-    if self.phase ~= "connect" then
-      return
+  if self.phase == "connect" then
+    local version = protocol.pong_version(message)
+    if version then
+      self.heard = now
+      self:_on_pong(version, message, now)
     end
-    self.heard = now
-    if r.protocol ~= protocol.VERSION then
-      return self:_finish({ kind = "failed", message = ("the server speaks protocol %d, this script protocol %d: update the one that is older"):format(r.protocol, protocol.VERSION) })
-    end
-    self.pong = r
-    local piece, why = self.make_piece(r)
-    if not piece then
-      return self:_finish({ kind = "failed", message = why })
-    end
-    self.piece = piece
-    return self:_upload(now)
-  end
-  if r.job ~= self.id and not (r.kind == "error" and r.job == -1) then
     return
   end
-  self.heard = now
-  self.asked = nil
-  local phase = self.phase
-  if r.kind == "error" then
-    if r.code == "upload_incomplete" and phase == "upload" and self.uploads < self.limits.upload_tries then
-      return self:_upload(now)
-    elseif r.code == "not_finished" then
-      return -- our /result while it runs: it is alive
-    elseif r.code == "job_in_use" and phase ~= "upload" then
-      return -- a /generate sent twice; the first one runs
+  local r = self.wire.parse(message)
+  if not r then
+    self.ignored = self.ignored + 1
+    return
+  end
+  local mine = r.job == self.id or r.piece == self.id
+    or (r.kind == "refused" and (r.number == self.id or r.number <= 0)) or r.kind == "welcome"
+  if not mine then
+    return
+  end
+  self.heard, self.asked = now, nil
+  local phase, kind = self.phase, r.kind
+  if kind == "welcome" then
+    if phase == "hello" then
+      self.sess.token = r.token
+      self:_ready(r, now)
     end
-    return self:_finish({ kind = "failed", message = ("%s (%s)"):format(r.message, r.code) })
-  elseif r.kind == "uploaded" and phase == "upload" then
-    return self:_generate(now)
-  elseif r.kind == "accepted" then
+  elseif kind == "refused" then
+    self:_on_refused(r, now)
+  elseif kind == "failed" then
+    self:_fail(("%s (%s)"):format(r.message, r.code))
+  elseif kind == "upload_missing" and phase == "upload" then
+    self:_send_all(self.wire.resend(self.up, r))
+    self.since = now
+  elseif kind == "uploaded" and phase == "upload" then
+    self:_generate(now)
+  elseif kind == "accepted" then
     self:_enter("running", now)
     self:_status(r.position == 0 and "generating" or ("queued, %d job(s) ahead"):format(r.position))
-  elseif r.kind == "progress" then
+  elseif kind == "progress" then
     if phase == "generate" then
       self:_enter("running", now)
     end
     self:_status(("generating: %d%%"):format(math.floor(r.fraction * 100 + 0.5)))
-  elseif r.kind == "notes" then
+  elseif kind == "notes" then
     local k = key(r)
     local list = self.pending[k] or {}
-    for _, n in ipairs(r.notes) do
-      list[#list + 1] = n
-    end
+    table.move(r.notes, 1, #r.notes, #list + 1, list)
     self.pending[k] = list
-  elseif r.kind == "bar" then
+  elseif kind == "bar" then
     self:_on_bar(r)
-  elseif r.kind == "done" then
+  elseif kind == "done" then
     if phase == "cancelling" then
       return self:_finish({ kind = "cancelled", reason = self.cancel_reason })
     end
     self:_on_done(r, now)
-  elseif r.kind == "cancelled" then
+  elseif kind == "cancelled" then
     self:_finish({ kind = "cancelled", reason = self.cancel_reason or r.reason })
+  elseif kind == "state" then
+    if r.state == "unknown" then
+      self:_fail("the server no longer knows this job (was it restarted?)")
+    elseif (r.state == "done" or r.state == "cancelled" or r.state == "failed") and phase == "running" then
+      self:_send(self.wire.result(self.sess, self.id)) -- its final message was lost
+    end
   end
 end
 
---- Ask the server to stop the job (the user cancelled, or a newer job took its track).
+--- Stop the job: the user cancelled, it timed out, or a newer job replaced it. `reason` is
+--- what the user is told.
 function Job:cancel(reason, now)
   if self.finished or self.phase == "cancelling" then
     return
   end
   self.cancel_reason = reason
-  if self.phase == "connect" or self.phase == "new" then
-    return self:_finish({ kind = "cancelled", reason = reason })
+  if not self.sess.token and not (self.wire and self.wire.VERSION == 1) then
+    return self:_finish({ kind = "cancelled", reason = reason }) -- nothing queued yet
   end
   self.outbox = {}
-  self:_send(protocol.cancel(self.port, self.id))
+  self:_send(self.wire.cancel(self.sess, self.id))
   self:_enter("cancelling", now)
 end
 
---- Timeouts and retries; call once per tick.
+--- Timeouts, retries and the heartbeat; call once per tick.
 function Job:tick(now)
   if self.finished then
     return
   end
-  local L, phase, waited = self.limits, self.phase, now - (self.since or now)
-  if phase == "connect" then
+  local L, phase = self.limits, self.phase
+  local waited = now - self.since
+  if phase == "connect" or phase == "hello" then
     if waited >= L.connect_timeout then
-      return self:_finish({ kind = "absent", message = "midigen-server does not answer" })
+      if phase == "connect" then
+        return self:_finish({ kind = "absent", message = "midigen-server does not answer" })
+      end
+      return self:_fail("the server answered /ping but not /hello")
     elseif now - self.last_ping >= L.ping_interval then
       self.last_ping = now
-      self:_send(protocol.ping(self.port))
+      self:_send(phase == "connect" and protocol.ping(self.port) or self.wire.hello(self.port, self.client_id))
     end
     return
   end
@@ -225,21 +289,29 @@ function Job:tick(now)
   if now - self.started >= L.timeout then
     return self:cancel(("timed out after %g s"):format(L.timeout), now)
   end
-  if phase == "upload" and #self.outbox == 0 and waited >= L.upload_timeout then
-    if self.uploads >= L.upload_tries then
-      return self:_finish({ kind = "failed", message = "the server did not confirm the upload" })
+  local wire = self.wire
+  if phase == "upload" and #self.outbox == 0 and waited >= wire.UPLOAD_WAIT then
+    if (wire.VERSION == 1 and self.uploads or self.ends) >= L.upload_tries then
+      return self:_fail("the server did not confirm the upload")
+    elseif wire.VERSION == 1 then
+      return self:_upload(now)
     end
-    return self:_upload(now)
+    self.ends, self.since = self.ends + 1, now
+    return self:_send(self.up.finish)
   elseif phase == "generate" and waited >= L.accept_timeout then
-    return self:_finish({ kind = "failed", message = "the server did not accept the job" })
-  elseif (phase == "running" or phase == "resend") and now - self.heard >= L.idle_timeout then
+    return self:_fail("the server did not accept the job")
+  end
+  local live = phase == "generate" or phase == "running" or phase == "resend"
+  if live and wire.HEARTBEAT and now - self.last_beat >= wire.HEARTBEAT then
+    self.last_beat = now
+    self:_send(wire.status(self.sess, self.id))
+  end
+  if (phase == "running" or phase == "resend") and now - self.heard >= L.idle_timeout then
     if self.asked then
-      self:cancel(("the server went silent for %g s"):format(2 * L.idle_timeout), now)
-    else
-      self.asked = true
-      self.heard = now
-      self:_send(protocol.result(self.port, self.id))
+      return self:cancel(("the server went silent for %g s"):format(2 * L.idle_timeout), now)
     end
+    self.asked, self.heard = true, now
+    self:_send(wire.status(self.sess, self.id) or wire.result(self.sess, self.id))
   end
 end
 
