@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pythonosc import osc_packet
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from ..language.piece import Note, Piece
 from . import protocol as p
-from .piece import Note, Piece
 
 FINAL = (p.Done, p.Cancelled, p.Error)
 

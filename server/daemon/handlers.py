@@ -9,16 +9,16 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from ..engine.generation import Request
+from ..engine.sampling import SamplingOptions
+from ..engine.session import Engine
+from ..language.controls import Controls
+from ..language.piece import Piece
+from ..language.windows import Selection
 from . import protocol as p
-from .controls import Controls
-from .engine import Engine
-from .generation import Request
 from .jobs import Client, Job, Rejected, Scheduler, Send
 from .midiout import LoopBook
-from .piece import Piece
-from .sampling import SamplingOptions
 from .uploads import UploadError, Uploads
-from .windows import Selection
 
 log = logging.getLogger("midigen.handlers")
 

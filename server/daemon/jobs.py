@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import generation as gen
+from ..engine import generation as gen
+from ..engine.session import Engine, EngineError
+from ..language.piece import Piece
 from . import protocol as p
-from .engine import Engine, EngineError
-from .piece import Piece
 
 log = logging.getLogger("midigen.jobs")
 

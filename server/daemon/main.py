@@ -19,9 +19,9 @@ from pathlib import Path
 
 from midigen.models import default_bundle
 
+from ..engine.generation import BarDone
+from ..engine.session import DEVICES, Engine
 from . import protocol as p
-from .engine import DEVICES, Engine
-from .generation import BarDone
 from .handlers import Handlers
 from .jobs import Job, Scheduler
 from .midiout import InputPoller, Loop, LoopBook, MidiError, Player, open_ports

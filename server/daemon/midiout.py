@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from .piece import Note
+from ..language.piece import Note
 
 log = logging.getLogger("midigen.midiout")
 

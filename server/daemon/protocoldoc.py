@@ -1,7 +1,7 @@
 """The reference part of docs/osc-protocol.md (messages, arguments, ranges, limits, error codes),
 generated from protocol.py so the contract cannot drift from the code; a test compares them.
 
-    python -m midigen.server.protocoldoc --write docs/osc-protocol.md
+    python -m midigen.server.daemon.protocoldoc --write docs/osc-protocol.md
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from .oscmessage import Message, osc_tag
 from .protocol import LIMITS, MESSAGES, PROTOCOL_VERSION, ErrorCode
 
 BEGIN = (
-    "<!-- BEGIN GENERATED: python -m midigen.server.protocoldoc --write docs/osc-protocol.md -->"
+    "<!-- BEGIN GENERATED: python -m midigen.server.daemon.protocoldoc"
+    " --write docs/osc-protocol.md -->"
 )
 END = "<!-- END GENERATED -->"
 

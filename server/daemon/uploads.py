@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from ..language.piece import Note, Piece, TimeSignature, Track
 from . import protocol as p
-from .piece import Note, Piece, TimeSignature, Track
 
 DENOMINATORS = (1, 2, 4, 8, 16, 32)
 

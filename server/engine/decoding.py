@@ -19,12 +19,12 @@ from typing import Protocol
 
 import numpy as np
 
+from ..language.grammar import FilledBar, Grammar
+from ..language.piece import Piece
+from ..language.windows import Step
 from . import prompts
-from .engine import Engine
-from .grammar import FilledBar, Grammar
-from .piece import Piece
 from .sampling import sample
-from .windows import Step
+from .session import Engine
 
 RETRY_ROOM = 64  # retries only while at least this much context is left
 

@@ -20,16 +20,16 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from . import controls as ctl
+from ..language import controls as ctl
+from ..language.grammar import FilledBar
+from ..language.grid import GridNote, LanguageError, bin_velocity, window_from_piece
+from ..language.piece import Note, Piece
+from ..language.tokens import encode
+from ..language.windows import Mode, Selection, Step, plan
 from . import prompts
 from .decoding import Cancel, StepDecoder
-from .engine import Engine
-from .grammar import FilledBar
-from .grid import GridNote, LanguageError, bin_velocity, window_from_piece
-from .language import encode
-from .piece import Note, Piece
 from .sampling import SamplingOptions, generators
-from .windows import Mode, Selection, Step, plan
+from .session import Engine
 
 MAX_VARIATIONS = 16
 FILL_RESERVE = 32  # context tokens a prompt must leave per hole for the step to be planned

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from . import controls as ctl
-from .grid import GridNote, Window, window_from_piece
-from .language import encode
-from .piece import Piece
-from .vocab import Vocabulary
-from .windows import Step
+from ..language import controls as ctl
+from ..language.grid import GridNote, Window, window_from_piece
+from ..language.piece import Piece
+from ..language.tokens import encode
+from ..language.vocab import Vocabulary
+from ..language.windows import Step
 
 
 @dataclass

@@ -20,8 +20,8 @@ import numpy as np
 
 from midigen.exporter.bundle import Bundle, load_bundle
 
+from ..language.vocab import Vocabulary
 from .kvcache import EngineError, GrowingCache, SharedCache
-from .vocab import Vocabulary
 
 __all__ = ["DEVICES", "Engine", "EngineError", "choose_providers"]
 

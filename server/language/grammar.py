@@ -24,7 +24,7 @@ import numpy as np
 
 from .controls import duration_class, sounding_counts
 from .grid import GridNote, LanguageError, default_velocity_bin
-from .language import decode
+from .tokens import decode
 from .vocab import Vocabulary
 
 

@@ -190,7 +190,7 @@ class Vocabulary:
 def load(path: str | Path | None = None) -> Vocabulary:
     """The vocabulary from a JSON file, or the package's own language.json when path is None."""
     if path is None:
-        text = resources.files("midigen.server").joinpath("language.json").read_text()
+        text = resources.files("midigen.server.language").joinpath("language.json").read_text()
     else:
         text = Path(path).read_text()
     return Vocabulary(json.loads(text))

@@ -12,28 +12,23 @@ import platform
 import random
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import vocab as vocab_mod
+from ..language import vocab as vocab_mod
+from ..language.grammar import Grammar
+from ..language.grid import Window, window_from_piece
+from ..language.piece import Note, Piece, Track
+from ..language.tokens import decode, encode
 from .bench_engine import engine_section
-from .grammar import Grammar
-from .grid import Window, window_from_piece
-from .language import decode, encode
-from .piece import Note, Piece, Track
+from .timing import Stopwatch, time_runs
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     """Median CPU time and median wall time of `fn`, in ms. CPU time (this process's) is the
     figure to compare against targets: other jobs on a shared machine inflate wall time."""
-    cpu, wall = [], []
-    for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - t0)
+    wall, cpu = time_runs(fn, repeats)
     return statistics.median(cpu) * 1e3, statistics.median(wall) * 1e3
 
 
@@ -87,7 +82,7 @@ def grammar_section(vocab: vocab_mod.Vocabulary, window: Window, walks: int = 10
     """Mean cost of one grammar step (mask + advance) along uniform random walks that fill two
     bars of two tracks with a polyphony limit, replayed on fresh grammars so that only the
     grammar is timed."""
-    from .controls import Controls
+    from ..language.controls import Controls
 
     rng = random.Random(1)
     holes = [(0, 2), (0, 3), (1, 5), (1, 6)]
@@ -105,13 +100,13 @@ def grammar_section(vocab: vocab_mod.Vocabulary, window: Window, walks: int = 10
         sequences.append(seq)
     grammars = [Grammar(vocab, prompt) for _ in sequences]
     steps = sum(len(s) for s in sequences)
-    c0, t0 = time.process_time(), time.perf_counter()
-    for g, seq in zip(grammars, sequences):
-        for tok in seq:
-            g.mask()
-            g.advance(tok)
-    step_us = (time.process_time() - c0) / steps * 1e6
-    step_wall_us = (time.perf_counter() - t0) / steps * 1e6
+    with Stopwatch() as sw:
+        for g, seq in zip(grammars, sequences):
+            for tok in seq:
+                g.mask()
+                g.advance(tok)
+    step_us = sw.cpu / steps * 1e6
+    step_wall_us = sw.wall / steps * 1e6
     setup_ms = _median_ms(lambda: Grammar(vocab, prompt), 20)[0]
     return {
         "grammar_step_us": step_us,

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from .piece import Note, Piece, Track
+from ..language.piece import Note, Piece, Track
+from .timing import Stopwatch, time_runs
 
 THREADS = int(os.environ.get("MIDIGEN_BENCH_THREADS", "2"))
 CACHE = Path(os.environ.get("MIDIGEN_BENCH_CACHE", Path.home() / ".cache" / "midigen-bench"))
@@ -48,7 +48,7 @@ def engine_section(model: str | None = None) -> dict[str, float]:
 
 
 def measure_model(path: Path, bandwidth: float, int8: Path | None = None) -> dict[str, float]:
-    from .engine import Engine
+    from ..engine.session import Engine
 
     rss0 = _rss_mb()
     engine = Engine(path, device="auto", threads=THREADS)
@@ -114,9 +114,9 @@ def bench_piece(bars: int = 8, tracks: int = 4) -> Piece:
 
 
 def _request() -> object:
-    from .generation import Request
-    from .sampling import SamplingOptions
-    from .windows import Selection
+    from ..engine.generation import Request
+    from ..engine.sampling import SamplingOptions
+    from ..language.windows import Selection
 
     sampling = SamplingOptions(seed=0, max_bar_tokens=64)
     return Request("infill", [Selection(2, 2, 5)], sampling=sampling)  # melody, bars 3-6
@@ -124,13 +124,13 @@ def _request() -> object:
 
 def infill_prompt(engine: object) -> list[int]:
     """The prompt of the request's first window step."""
-    from .generation import step_prompts
+    from ..engine.generation import step_prompts
 
     return step_prompts(engine, bench_piece(), _request())[0]
 
 
 def infill_timing(engine: object) -> dict[str, float]:
-    from .generation import Done, generate
+    from ..engine.generation import Done, generate
 
     runs = []
     for _ in range(REPEATS):
@@ -152,12 +152,7 @@ def _best_ms(fn: Callable[[], object], repeats: int = REPEATS) -> tuple[float, f
     """Best wall and best CPU time (ms) of `repeats` runs. On a shared machine the minimum is
     the least disturbed run; process CPU time is what other jobs disturb least of all (with one
     thread it is the compute time; with more it also counts the threads' spinning)."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+    wall, cpu = time_runs(fn, repeats)
     return min(wall) * 1e3, min(cpu) * 1e3
 
 
@@ -174,11 +169,11 @@ def _timed_loop(
     wall, cpu = [], []
     for _ in range(REPEATS):
         state = start()
-        t0, c0 = time.perf_counter(), time.process_time()
-        for tok in _tokens():
-            state = step(state, tok)
-        wall.append((time.perf_counter() - t0) / DECODE_TOKENS)
-        cpu.append((time.process_time() - c0) / DECODE_TOKENS)
+        with Stopwatch() as sw:
+            for tok in _tokens():
+                state = step(state, tok)
+        wall.append(sw.wall / DECODE_TOKENS)
+        cpu.append(sw.cpu / DECODE_TOKENS)
     return {"decode_ms_per_token": min(wall) * 1e3, "decode_cpu_ms_per_token": min(cpu) * 1e3}
 
 
@@ -271,9 +266,9 @@ def copy_bandwidth(mb: int = 256) -> float:
     best = float("inf")
     with ThreadPoolExecutor(THREADS) as pool:
         for _ in range(5):
-            t0 = time.perf_counter()
-            list(pool.map(lambda r: np.copyto(dst[r[0] : r[1]], src[r[0] : r[1]]), bounds))
-            best = min(best, time.perf_counter() - t0)
+            with Stopwatch() as sw:
+                list(pool.map(lambda r: np.copyto(dst[r[0] : r[1]], src[r[0] : r[1]]), bounds))
+            best = min(best, sw.wall)
     return src.nbytes / best
 
 
@@ -287,7 +282,7 @@ def _random_bundle(name: str, layers: int, width: int, heads: int) -> tuple[Path
 
     from midigen.exporter.cli import main as export
 
-    from . import vocab as vocab_mod
+    from ..language import vocab as vocab_mod
 
     root = CACHE / name
     src, fp32, int8 = root / "src", root / "fp32", root / "int8"

@@ -1,4 +1,5 @@
-"""`midigen`: the offline command line (inspect a file's tokens; generation commands join later).
+"""`midigen`: the offline command line (`tokens` here; `infill | continue | loop` in
+cli_generate.py).
 
 Conventions as in a DAW: bars are 1-based and inclusive (`--bars 5-8` is four bars); a track is
 named by its 1-based number in the order `midigen tokens` lists the file's tracks, or by its name.
@@ -12,51 +13,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from . import vocab as vocab_mod
-from .grid import LanguageError, Window, window_from_piece
-from .language import decode, encode, format_tokens
-from .midifiles import MidiFileError, read_midi
-from .piece import Piece
-
-
-class UsageError(ValueError):
-    """Bad command-line input; the message is shown to the user as is."""
-
-
-def parse_bars(text: str, n_bars: int) -> list[int]:
-    """'5-8' or '3' (1-based, inclusive) -> 0-based bar indices, checked against the piece."""
-    try:
-        first, _, last = text.partition("-")
-        lo, hi = int(first), int(last or first)
-    except ValueError:
-        raise UsageError(f"--bars: expected a bar or range like 5-8, got {text!r}") from None
-    if lo < 1 or hi < lo:
-        raise UsageError(f"--bars: {text!r} is not a range of bars (bars count from 1)")
-    if hi > n_bars:
-        raise UsageError(f"--bars: the piece has {n_bars} bars, {text!r} goes past the end")
-    return list(range(lo - 1, hi))
-
-
-def parse_tracks(text: str, piece: Piece, option: str = "--tracks") -> list[int]:
-    """'1,3' or 'Bass,Drums' (1-based numbers or names) -> 0-based track indices; errors name
-    `option` as the user typed it."""
-    out = []
-    for part in (p.strip() for p in text.split(",")):
-        if part.isdigit():
-            number = int(part)
-            if not 1 <= number <= len(piece.tracks):
-                raise UsageError(
-                    f"{option}: no track {number}; the piece has tracks 1-{len(piece.tracks)}"
-                )
-            out.append(number - 1)
-            continue
-        names = [i for i, t in enumerate(piece.tracks) if t.name.lower() == part.lower()]
-        if not names:
-            listed = ", ".join(repr(t.name) for t in piece.tracks)
-            raise UsageError(f"{option}: no track named {part!r} (tracks: {listed})")
-        out.append(names[0])
-    return out
+from .. import __version__
+from ..language import vocab as vocab_mod
+from ..language.grid import LanguageError, Window, window_from_piece
+from ..language.midifiles import MidiFileError, read_midi
+from ..language.tokens import decode, encode, format_tokens
+from .arguments import UsageError, parse_bars, parse_tracks
+from .cli_generate import add_commands  # infill, continue, loop
 
 
 def first_difference(want: Window, got: Window) -> str | None:
@@ -134,8 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", type=Path, help="a language JSON (default: the built-in one)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary lines")
     p.set_defaults(func=cmd_tokens)
-    from .cli_generate import add_commands  # infill, continue, loop
-
     add_commands(sub)
     return parser
 

@@ -12,11 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from .cli import UsageError, parse_bars, parse_tracks
-from .controls import Controls
-from .midifiles import read_midi, write_midi
-from .sampling import SamplingOptions
-from .windows import Selection
+from ..engine.sampling import SamplingOptions
+from ..language.controls import Controls
+from ..language.midifiles import read_midi, write_midi
+from ..language.windows import Selection
+from .arguments import UsageError, parse_bars, parse_tracks
 
 EXAMPLES = {
     "infill": "  midigen infill song.mid --track 2 --bars 5-8 -o out.mid --plot out.png\n"
@@ -93,8 +93,8 @@ def output_paths(output: str, variations: int, suffix: str | None = None) -> lis
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import generation as gen
-    from .engine import EngineError
+    from ..engine import generation as gen
+    from ..engine.session import EngineError
 
     piece = read_midi(args.file)
     n_bars = len(piece.bars())
@@ -196,7 +196,7 @@ def _engine(args: argparse.Namespace) -> object:
     from midigen.exporter.bundle import BundleError
     from midigen.models import default_bundle
 
-    from .engine import Engine, EngineError
+    from ..engine.session import Engine, EngineError
 
     model = args.model or os.environ.get("MIDIGEN_MODEL") or default_bundle()
     if not model:

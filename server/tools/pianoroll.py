@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from .piece import Piece
+from ..language.piece import Piece
 
 
 def require_matplotlib() -> None:
