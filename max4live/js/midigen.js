@@ -1,0 +1,131 @@
+/*
+ * The device's [js] object: Max glue only. It wires Max (inlets, outlets, Task timers,
+ * LiveAPI, the Global port registry) to the Device in mg_device.js, which holds the logic and
+ * is what the Node tests drive. Runs in Max's [js] (ECMAScript 5 + Max's CommonJS require).
+ *
+ * Inlet 0 takes:  init                     (from [live.thisdevice], once Live is ready)
+ *                 set <setting> <value>    (from the live.* controls)
+ *                 generate | cancel | variation <k>
+ *                 /midigen/... <args>      (from [udpreceive])
+ * Outlet 0: OSC messages for [udpsend]; outlet 1: "set <text>" for the status line;
+ * outlet 2: "port <n>" for [udpreceive].
+ */
+
+autowatch = 0;
+inlets = 1;
+outlets = 3;
+
+var mgDevice = require("mg_device");
+var mgPorts = require("mg_ports");
+var mgLive = require("mg_live");
+
+var SERVER_PORT = 9000;
+
+var device = null;
+var owner = null;
+var registry = new Global("midigen_reply_ports");
+var viewObserver = null;
+var positionObserver = null;
+
+function makeEnv(port) {
+  return {
+    LiveAPI: LiveAPI,
+    send: function (message) {
+      outlet(0, message);
+    },
+    status: function (text) {
+      outlet(1, "set", text);
+    },
+    setTimer: function (fn, ms) {
+      var task = new Task(fn);
+      task.schedule(ms);
+      return task;
+    },
+    clearTimer: function (task) {
+      task.cancel();
+    },
+    now: function () {
+      return new Date().getTime();
+    },
+    port: port,
+    undo: mgLive.liveMajorVersion(LiveAPI) >= 12,
+    serverPort: SERVER_PORT,
+  };
+}
+
+function init() {
+  if (device) return;
+  owner = "device-" + new LiveAPI("this_device").id;
+  var port;
+  try {
+    port = mgPorts.claim(registry, owner);
+  } catch (e) {
+    outlet(1, "set", e.message);
+    return;
+  }
+  outlet(2, "port", port);
+  device = new mgDevice.Device(makeEnv(port));
+  observePlayhead();
+  device.ping();
+}
+
+/** playing_position of whichever clip is in the clip view, for loop mode's swaps. */
+function observePlayhead() {
+  positionObserver = new LiveAPI(function (args) {
+    if (device && args[0] === "playing_position") device.position(Number(args[1]));
+  });
+  viewObserver = new LiveAPI(function () {
+    positionObserver.path = "live_set view detail_clip";
+    if (Number(positionObserver.id) !== 0) positionObserver.property = "playing_position";
+  }, "live_set view");
+  viewObserver.property = "detail_clip";
+}
+
+function guarded(fn) {
+  if (!device) {
+    outlet(1, "set", "the device is still loading");
+    return;
+  }
+  try {
+    fn();
+  } catch (e) {
+    outlet(1, "set", "device error: " + e.message);
+  }
+}
+
+function set(name, value) {
+  guarded(function () {
+    device.set(name, value);
+  });
+}
+
+function generate() {
+  guarded(function () {
+    device.generate();
+  });
+}
+
+function cancel() {
+  guarded(function () {
+    device.cancel();
+  });
+}
+
+function variation(k) {
+  guarded(function () {
+    device.showVariation(k);
+  });
+}
+
+function anything() {
+  var args = arrayfromargs(arguments);
+  if (messagename.indexOf("/midigen/") !== 0) return;
+  guarded(function () {
+    device.receive(messagename, args);
+  });
+}
+
+function notifydeleted() {
+  if (owner) mgPorts.release(registry, owner);
+  if (device && device.job) device.cancel();
+}
