@@ -1,0 +1,207 @@
+"""The model beside simple baselines on held-out 4-bar phrase infills, measure by measure.
+
+    python -m training.compare --model models/midigen-base --split pop909-test \\
+        --tasks 10 --seeds 3 --json out.json [--rolls DIR]
+
+For each seed, `--tasks` tasks are drawn (training/phrase_tasks.py: the median-density pitched
+track, 4 bars with the part playing on both sides) and refilled by every generator:
+
+- `model`: the bundle, through `generation.generate()` as the server runs a DAW selection (the
+  whole piece sent, controls left unset so the server measures them from the selected bars, the
+  server's sampling defaults unless `--temperature` / `--top-p` say otherwise);
+- the baselines of training/baselines.py;
+- `original`: the bars themselves, a reference row -- what the real music scores on the measures
+  that do not compare with it (in-key share, velocity spread, density per bar).
+
+The measures are training/musicality.py's. A task the model refuses (GenerationError: too dense
+for its context) is dropped for every generator and counted, so the columns stay side by side.
+Prints a Markdown table and the timing; `--json` keeps everything, per task; `--rolls` draws the
+first task of each seed as piano rolls (the hole and 4 bars each side: original, model, repeat).
+`training.model_card --results DIR` puts the table of DIR/baselines-<split>.json into the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from midigen.server.engine.generation import Done, GenerationError, Request, generate
+from midigen.server.engine.sampling import SamplingOptions
+from midigen.server.engine.session import Engine
+from midigen.server.language import vocab as vocab_mod
+from midigen.server.language.piece import Note, Piece
+from midigen.server.language.vocab import Vocabulary
+from midigen.server.language.windows import Selection
+from training import corpus, musicality, phrase_tasks
+from training.baselines import BASELINES
+from training.heldout import excerpt, run_record
+from training.phrase_tasks import PhraseTask, notes_in
+
+MODEL, ORIGINAL = "model", "original"
+# (summary key, label, format) rows of the table, in the order the card shows them
+ROWS = (
+    ("pc_correlation", "pitch-class correlation with the original bars", "{:.2f}"),
+    ("in_key", "in-key share (original bars: {in_key_original})", "{:.0%}"),
+    ("onset_overlap", "onsets on grid positions the original uses", "{:.2f}"),
+    ("outside_range", "notes outside the track's own range", "{:.1%}"),
+    ("notes_ratio", "generated / original notes per bar", "{:.2f}"),
+    ("empty_bars", "empty bars", "{:.0%}"),
+    ("velocities_distinct", "distinct velocities per task", "{:.1f}"),
+    ("velocity_std", "velocity standard deviation", "{:.1f}"),
+    ("density_within_1", "bars with density within +-1 of the request", "{:.0%}"),
+    ("poly_violations", "tasks over the polyphony limit", "{}"),
+    ("outside_register", "notes outside the register limit", "{}"),
+)
+
+
+def model_notes(
+    engine: Engine, task: PhraseTask, options: SamplingOptions
+) -> tuple[list[Note], Done]:
+    """The model's notes in the task's hole, and generation's Done (timing, seed)."""
+    request = Request("infill", [Selection(task.track, task.first, task.last)], sampling=options)
+    done = None
+    for event in generate(engine, task.piece, request):
+        done = event
+    assert isinstance(done, Done)
+    return notes_in(done.pieces[0].tracks[task.track].notes, *task.span), done
+
+
+def with_notes(task: PhraseTask, notes: list[Note]) -> Piece:
+    """The task's piece with the hole's notes replaced by `notes`."""
+    piece = copy.deepcopy(task.piece)
+    piece.tracks[task.track].notes = sorted(task.outside() + list(notes))
+    return piece
+
+
+def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocabulary,
+        options: SamplingOptions, rolls: Path | None = None) -> dict:  # fmt: skip
+    """Every generator on every task of every seed; the JSON-ready report."""
+    names = ([MODEL] if engine else []) + list(BASELINES) + [ORIGINAL]
+    records: dict[str, list[dict]] = {name: [] for name in names}
+    seconds = dict.fromkeys(names, 0.0)
+    drawn, refused, model_ms, model_bars = [], [], 0.0, 0
+    for seed in range(seeds):
+        for i, task in enumerate(phrase_tasks.choose(items, tasks, seed, vocab)):
+            where = {"seed": seed, "work": task.work, "track": task.track, "bars": list(task.bars)}
+            out: dict[str, list[Note]] = {}
+            if engine is not None:
+                began = time.perf_counter()
+                sampling = dataclasses.replace(options, seed=seed * 1_000_003 + i)
+                try:
+                    out[MODEL], done = model_notes(engine, task, sampling)
+                except GenerationError as e:
+                    refused.append({**where, "reason": str(e)})
+                    continue
+                seconds[MODEL] += time.perf_counter() - began
+                model_ms, model_bars = model_ms + done.total_ms, model_bars + len(task.bars)
+            for k, (name, baseline) in enumerate(BASELINES.items()):
+                began = time.perf_counter()
+                out[name] = baseline(task, np.random.default_rng([seed, i, k]))
+                seconds[name] += time.perf_counter() - began
+            out[ORIGINAL] = task.original()
+            for name in names:
+                records[name].append({**where, **musicality.measure(task, out[name], vocab)})
+            if rolls is not None and i == 0:
+                draw(task, {n: out[n] for n in (ORIGINAL, MODEL, names[1]) if n in out}, rolls)
+            drawn.append(task)
+    total = sum(seconds.values())
+    report = run_record(
+        drawn, options, list(range(seeds)), len(drawn) * (engine is not None), total
+    )
+    report.update({
+        "tasks_per_seed": tasks,
+        "seeds": seeds,
+        "refused": refused,
+        "generators": {name: musicality.summarize(records[name]) for name in names},
+        "generator_seconds": {name: round(s, 2) for name, s in seconds.items()},
+        "model_ms_per_bar": model_ms / model_bars if model_bars else None,
+        "records": records,
+    })  # fmt: skip
+    return report
+
+
+def draw(task: PhraseTask, versions: dict[str, list[Note]], out: Path, margin: int = 4) -> None:
+    """Piano rolls of the hole and `margin` bars each side, one PNG per version."""
+    from midigen.server.tools.pianoroll import plot_piece
+
+    out.mkdir(parents=True, exist_ok=True)
+    first = max(0, task.first - margin)
+    last = min(len(task.piece.bars()) - 1, task.last + margin)
+    cells = [(task.track, b - first) for b in task.bars]
+    stem = task.work.replace("/", "-")
+    for name, notes in versions.items():
+        shown = excerpt(with_notes(task, notes), first, last)
+        title = f"{task.work} track {task.track + 1}, bars {task.first + 1}-{task.last + 1}: {name}"
+        path = out / f"{stem}-{task.first + 1}-{name.replace(' ', '-')}.png"
+        plot_piece(shown, cells, path, f"{title} (from bar {first + 1})")
+
+
+def table(report: dict) -> list[str]:
+    """The Markdown table: one row per measure, one column per generator."""
+    gens = report["generators"]
+    names = list(gens)
+    lines = ["| measure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for key, label, fmt in ROWS:
+        ref = gens[names[-1]].get("in_key_original") if key == "in_key" else None
+        label = label.format(in_key_original="n/a" if ref is None else f"{ref:.0%}")
+        cells = ["n/a" if gens[n][key] is None else fmt.format(gens[n][key]) for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", type=Path, help="exported bundle folder (omit: baselines only)")
+    parser.add_argument("--split", required=True, choices=phrase_tasks.SPLITS)
+    parser.add_argument("--tasks", type=int, default=10, help="tasks per seed (10)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (3)")
+    parser.add_argument("--json", type=Path, help="write the whole report here")
+    parser.add_argument("--rolls", type=Path, help="draw each seed's first task here (PNG)")
+    parser.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE, help="corpus cache")
+    parser.add_argument("--threads", type=int, default=1, help="engine CPU threads (1)")
+    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--temperature", type=float, help="(the server's default)")
+    parser.add_argument("--top-p", type=float, help="(the server's default)")
+    args = parser.parse_args(argv)
+    if args.tasks < 1 or args.seeds < 1:
+        parser.error("--tasks and --seeds must be at least 1")
+    options = SamplingOptions()
+    for name in ("temperature", "top_p"):
+        if getattr(args, name) is not None:
+            options = dataclasses.replace(options, **{name: getattr(args, name)})
+    try:
+        options.validate()
+        items = phrase_tasks.load_split(args.split, args.cache)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"compare: {e}")
+    engine = None
+    if args.model is not None:
+        engine = Engine(args.model, device=args.device, threads=args.threads)
+    vocab = engine.vocab if engine else vocab_mod.load()
+    report = run(engine, items, args.tasks, args.seeds, vocab, options, args.rolls)
+    report.update({"model": None if args.model is None else str(args.model),
+                   "split": args.split, "held_out_pieces": len(items)})  # fmt: skip
+    print(f"## {args.split}: {len(report['records'][ORIGINAL])} tasks "
+          f"({args.seeds} seeds), {len(report['refused'])} refused by the model\n")  # fmt: skip
+    print("\n".join(table(report)))
+    timing = ", ".join(f"{n} {s:.1f} s" for n, s in report["generator_seconds"].items())
+    ms = report["model_ms_per_bar"]
+    print(f"\ntiming: {timing}" + ("" if ms is None else f"; model {ms:.0f} ms per bar"))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
