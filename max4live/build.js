@@ -6,6 +6,7 @@
  *
  *   node max4live/build.js            write midigen.amxd
  *   node max4live/build.js --check    exit 1 when midigen.amxd is not what the sources build
+ *   node max4live/build.js --out F    write the device to F instead
  *
  * The container layout is written down in max4live/README.md ("The .amxd container"). In short:
  * little-endian RIFF-like chunks `ampf` (device type), `meta`, `ptch`; our `ptch` holds a
@@ -143,6 +144,11 @@ function build() {
     throw new Error("midigen.maxpat is not valid JSON: " + e.message);
   }
   var scripts = collectScripts(patcher);
+  // Max freezes what the patcher's dependency list names: it must be exactly the scripts.
+  var listed = (patcher.patcher.dependency_cache || []).map(function (d) { return d.name; });
+  if (listed.slice().sort().join() !== scripts.slice().sort().join()) {
+    throw new Error("midigen.maxpat's dependency_cache lists [" + listed.sort().join(", ") + "] but the scripts are [" + scripts.sort().join(", ") + "]");
+  }
   // Max stores the device patcher NUL-terminated.
   var files = [{ name: DEVICE_NAME, type: "JSON", flag: FLAG_DEVICE, data: Buffer.concat([Buffer.from(patcherText, "utf8"), Buffer.from([0])]) }];
   scripts.forEach(function (name) {
@@ -156,7 +162,8 @@ function build() {
 }
 
 function main(argv) {
-  var out = path.join(HERE, DEVICE_NAME);
+  var at = argv.indexOf("--out");
+  var out = at >= 0 ? path.resolve(argv[at + 1] || "") : path.join(HERE, DEVICE_NAME);
   var bytes;
   try {
     bytes = build();

@@ -7,17 +7,20 @@
  *                 set <setting> <value>    (from the live.* controls)
  *                 generate | cancel | variation <k>
  *                 /midigen/... <args>      (from [udpreceive])
+ *                 clientid <id>            (from [pattr clientid], asked for at init)
  * Outlet 0: OSC messages for [udpsend]; outlet 1: "set <text>" for the status line;
- * outlet 2: "port <n>" for [udpreceive].
+ * outlet 2: "port <n>" for [udpreceive]; outlet 3: to [pattr clientid], which keeps protocol
+ * 2's client id with the Live set (a stored-only blob parameter).
  */
 
 autowatch = 0;
 inlets = 1;
-outlets = 3;
+outlets = 4;
 
 var mgDevice = require("mg_device");
 var mgPorts = require("mg_ports");
 var mgLive = require("mg_live");
+var mgProtocol2 = require("mg_protocol2");
 
 var SERVER_PORT = 9000;
 
@@ -26,6 +29,22 @@ var owner = null;
 var registry = new Global("midigen_reply_ports");
 var viewObserver = null;
 var positionObserver = null;
+var storedClientId = "";
+
+/** [pattr clientid] answers the bang of init() with what the Live set saved. */
+function clientid(id) {
+  storedClientId = String(id);
+}
+
+/** The saved client id, or a new random one that is saved from now on. */
+function clientId() {
+  storedClientId = "";
+  outlet(3, "bang");
+  if (/^[A-Za-z][A-Za-z0-9_-]{7,63}$/.test(storedClientId)) return storedClientId;
+  var id = mgProtocol2.newClientId(Math.random);
+  outlet(3, "set", id);
+  return id;
+}
 
 function makeEnv(port) {
   return {
@@ -48,6 +67,7 @@ function makeEnv(port) {
       return new Date().getTime();
     },
     port: port,
+    clientId: clientId(),
     undo: mgLive.liveMajorVersion(LiveAPI) >= 12,
     serverPort: SERVER_PORT,
   };
