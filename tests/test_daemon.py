@@ -1,6 +1,7 @@
-"""The daemon over real UDP on loopback: python-osc clients upload real MIDI files, generate on
-the tiny random bundle, and check every streamed bar, cancel, supersede, the queue bound,
-several clients, and that malformed messages get /midigen/error without hurting the server.
+"""The daemon over real UDP on loopback: reference clients say /hello, upload real MIDI files in
+numbered chunks, generate on the tiny random bundle, and check every streamed bar, /status,
+filtered /result, cancel, supersede, the queue bounds, several clients, and that malformed
+messages are refused without hurting the server.
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ def serve(engine):
 
 @pytest.fixture
 def clients():
+    """Reference clients that have said /hello."""
     made = []
 
-    def make(daemon):
+    def make(daemon, hello=True):
         made.append(Client(daemon.address))
+        if hello:
+            made[-1].hello()
         return made[-1]
 
     yield make
@@ -71,57 +75,70 @@ def bmw():
     return read_midi(tiny_bundle.MIDI / "prompt_bmw.mid")  # 8 bars: bass, solo, dense drums
 
 
-def uploaded(client, job, piece):
-    since = len(client.inbox)
-    count = client.upload(job, piece)
-    reply = client.wait(lambda m: getattr(m, "job", None) == job, WAIT, since)
-    assert reply == p.Uploaded(job=job, notes=count), reply
+def uploaded(client, number, piece):
+    count = client.upload(number, piece)
+    assert count == sum(len(t.notes) for t in piece.tracks)
     return count
 
 
-def slow_job(client, job, piece, tracks=(1, 2, 3)):
-    """A job long enough to be cancelled or superseded while it runs."""
-    uploaded(client, job, piece)
+def slow_job(client, job, piece_no, tracks=(1, 2, 3)):
+    """A job long enough to be cancelled or superseded while it runs (piece already up)."""
     since = len(client.inbox)
-    client.generate(job, "infill", [Selection(t, 1, 8) for t in tracks], variations=16, seed=3)
+    client.generate(job, piece_no, "infill", [Selection(t, 1, 8) for t in tracks],
+                    variations=16, seed=3)  # fmt: skip
     return since
 
 
-def errors(client, job=None, since=0):
-    return [m for m in client.inbox[since:] if isinstance(m, p.Error) and job in (None, m.job)]
+def refusals(client, since=0):
+    return client.refusals(since)
 
 
-def test_ping_says_what_is_served(serve, clients, engine):
-    pong = clients(serve()).ping()
+def refused(client, since, request=None):
+    return client.wait(
+        lambda m: isinstance(m, p.Refused) and request in (None, m.request), WAIT, since
+    )
+
+
+def test_ping_and_hello_say_what_is_served(serve, clients, engine):
+    daemon = serve()
+    c = clients(daemon, hello=False)
+    pong = c.ping()
     assert (pong.protocol, pong.model, pong.device) == (p.PROTOCOL_VERSION, "tiny-bundle", "cpu")
     assert (pong.window_bars, pong.max_tracks) == (engine.window_bars, engine.max_tracks)
-    assert "density=1..10" in pong.controls and "variations=1..16" in pong.controls
+    assert "density=1..10" in pong.controls and "pitch_min=0..127" in pong.controls
+    assert pong.rcvbuf == daemon.server.rcvbuf >= 200_000
+    welcome = c.hello()
+    assert 1 <= welcome.token <= p.INT32 and welcome.rcvbuf == pong.rcvbuf
 
 
 def test_infill_end_to_end_streams_every_bar(serve, clients, bach):
     c = clients(serve())
-    assert uploaded(c, 1, bach) == sum(len(t.notes) for t in bach.tracks)
+    uploaded(c, 1, bach)
     sel = Selection(2, 3, 6, density=4, poly_max=1, dur_max=3)  # one voice, <= quarter class
     t0 = time.perf_counter()
-    c.generate(1, "infill", [sel], variations=2, seed=5)
+    since = len(c.inbox)
+    c.generate(1, 1, "infill", [sel], variations=2, seed=5)
     c.wait(lambda m: isinstance(m, p.Bar), WAIT)
     first_bar_s = time.perf_counter() - t0
     done = c.finished(1, WAIT)
     assert isinstance(done, p.Done), done
-    replies = c.replies(1)
+    replies = c.replies(1, since)
     kinds = [type(m) for m in replies]
-    assert kinds[:2] == [p.Uploaded, p.Accepted] and replies[1].position == 0
+    assert kinds[0] is p.Accepted and replies[0].position == 0
     assert kinds[-1] is p.Done and kinds.count(p.Done) == 1
 
     got = bars(replies)
     assert set(got) == {(v, 2, b) for v in (1, 2) for b in range(3, 7)}
     grid = bach.bars()
-    for m in (m for m in replies if isinstance(m, p.Bar)):
-        assert (m.start, m.end) == (grid[m.bar - 1].start, grid[m.bar - 1].end)
+    for m in (m for m in replies if isinstance(m, p.Bar)):  # bar bounds in integer ticks
+        assert (m.start, m.end) == (
+            round(grid[m.bar - 1].start * 96),
+            round(grid[m.bar - 1].end * 96),
+        )
     for notes in got.values():
         notes = sorted(notes)
-        for a, b in zip(notes, notes[1:]):  # poly_max 1: no overlap
-            assert a.start + a.duration <= b.start + 1e-4
+        for x, y in zip(notes, notes[1:]):  # poly_max 1: no overlap
+            assert x.start + x.duration <= y.start + 1e-4
         assert all(n.duration < 2.0 for n in notes)  # class 3 ends below a half note
     for (_, _, b), notes in got.items():
         assert all(grid[b - 1].start - 1e-4 <= n.start < grid[b - 1].end for n in notes)
@@ -129,18 +146,22 @@ def test_infill_end_to_end_streams_every_bar(serve, clients, bach):
     assert done.tokens > 0 and 0 < done.first_bar_ms <= done.total_ms
     fractions = [m.fraction for m in replies if isinstance(m, p.Progress)]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert c.status(1) == p.State(job=1, state="done", position=0, bars_sent=8, bars_total=8)
     print(f"\nfirst bar after {first_bar_s * 1e3:.0f} ms (server: {done.first_bar_ms:.0f} ms)")
 
-    # UDP may drop datagrams: the client can ask for the whole result again
+    # UDP may drop datagrams: the client asks for the whole result again, or just a slice
     since = len(c.inbox)
-    c.request(p.Result, job=1)
+    c.result(1)
     assert c.finished(1, WAIT, since) == done
     assert bars(c.replies(1, since)) == got
-
-    # the reported seed repeats the job exactly, over the wire too
-    uploaded(c, 2, bach)
     since = len(c.inbox)
-    c.generate(2, "infill", [sel], variations=2, seed=done.seed)
+    c.result(1, variation=2, track=2, first=4, last=5)
+    assert c.finished(1, WAIT, since) == done
+    assert bars(c.replies(1, since)) == {k: got[k] for k in [(2, 2, 4), (2, 2, 5)]}
+
+    # the reported seed repeats the job exactly, on the same piece, without uploading again
+    since = len(c.inbox)
+    c.generate(2, 1, "infill", [sel], variations=2, seed=done.seed)
     assert isinstance(c.finished(2, WAIT, since), p.Done)
     assert bars(c.replies(2, since)) == got
 
@@ -148,55 +169,82 @@ def test_infill_end_to_end_streams_every_bar(serve, clients, bach):
 def test_continue_and_loop_over_the_wire(serve, clients, bmw):
     c = clients(serve())
     uploaded(c, 1, bmw)
-    c.generate(1, "continue", [Selection(1, 9, 10), Selection(3, 9, 10)], seed=1)
+    c.generate(1, 1, "continue", [Selection(1, 9, 10), Selection(3, 9, 10)], seed=1)
     assert isinstance(c.finished(1, WAIT), p.Done)
     got = bars(c.replies(1))
     assert set(got) == {(1, t, b) for t in (1, 3) for b in (9, 10)}
     assert all(n.start >= 32.0 for notes in got.values() for n in notes)
-    uploaded(c, 2, bmw)
-    c.generate(2, "loop", [Selection(2, 5, 6, program=81)], seed=1)
+    c.generate(2, 1, "loop", [Selection(2, 5, 6, program=81, pitch_min=60, pitch_max=84)], seed=1)
     assert isinstance(c.finished(2, WAIT), p.Done)
-    assert set(bars(c.replies(2))) == {(1, 2, 5), (1, 2, 6)}
+    got = bars(c.replies(2))
+    assert set(got) == {(1, 2, 5), (1, 2, 6)}
+    assert all(60 <= n.pitch <= 84 for notes in got.values() for n in notes)
 
 
-def test_a_lost_upload_datagram_is_reported(serve, clients, bmw):
+def test_lost_upload_chunks_are_listed_and_resent(serve, clients, bmw):
     c = clients(serve())
-    count = c.upload(1, bmw)
-    c.request(p.UploadEnd, job=1, notes=count + 5)  # as if a /upload/notes had been lost
-    err = c.wait(lambda m: isinstance(m, p.Error), WAIT)
-    assert (err.job, err.code) == (1, "upload_incomplete") and f"of {count + 5}" in err.message
-    c.generate(1, "infill", [Selection(1, 1, 1)])  # the broken upload is gone
-    err = c.wait(lambda m: isinstance(m, p.Error) and m.code == "no_upload", WAIT)
-    assert err.job == 1
+    count = sum(len(t.notes) for t in bmw.tracks)
+    real = c.request
+    dropped = []
+
+    def lossy(cls, **fields):  # lose chunks 2 and 5 and the drum track's header, once each
+        key = (cls.__name__, fields.get("chunk", fields.get("track")))
+        if (
+            key in {("UploadNotes", 2), ("UploadNotes", 5), ("UploadTrack", 3)}
+            and key not in dropped
+        ):
+            dropped.append(key)
+            return
+        real(cls, **fields)
+
+    c.request = lossy
+    assert c.upload(1, bmw) == count
+    assert len(dropped) == 3
+    missing = [m for m in c.inbox if isinstance(m, p.UploadMissing)]
+    assert [(m.tracks, m.meters, [x.chunk for x in m.chunks]) for m in missing] == [(1, 0, [2, 5])]
+    c.request = real
+    # a lying end (more notes than its chunks hold) is refused and the upload discarded
+    since = len(c.inbox)
+    c.request(p.UploadBegin, piece=2, tracks=1, bars=1, tempo=120.0)
+    c.request(p.UploadNotes, piece=2, chunk=1, track=1,
+              notes=[dict(pitch=60, start=0, duration=96, velocity=90)])  # fmt: skip
+    c.request(p.UploadEnd, piece=2, tracks=0, meters=0, chunks=1, notes=5)
+    r = refused(c, since)
+    assert (r.request, r.code, r.number) == ("/midigen/upload/end", "upload_incomplete", 2)
+    since = len(c.inbox)
+    c.generate(1, 2, "infill", [Selection(1, 1, 1)])  # the broken upload is gone
+    assert (refused(c, since).code, refused(c, since).number) == ("no_upload", 1)
 
 
-def test_bad_messages_get_errors_and_the_server_survives(serve, clients, bmw, caplog):
+def test_bad_messages_are_refused_and_the_server_survives(serve, clients, bmw, caplog):
     daemon = serve()
     c = clients(daemon)
-    port = c.port
+    tok = c.token
     raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     raw.sendto(b"not osc at all", daemon.address)  # logged, no reply possible
     raw.sendto(b"/midigen/ping\0\0\0,i\0\0\0\0", daemon.address)  # truncated argument
     raw.close()
-    c.send("/midigen/ping")  # no reply port: logged only
-    c.send("/midigen/ping", 9001.5)
     cases = [
-        (("/midigen/nope", port), -1, "unknown_address"),
-        (("/midigen/upload/begin", port, 3, 4, 8, "fast"), 3, "bad_message"),
-        (("/midigen/upload/begin", port, 3, 99, 8, 120.0), 3, "bad_message"),  # > 32 tracks
-        (("/midigen/upload/track", port, 4, 1, 0, 0, ""), 4, "no_upload"),
-        (("/midigen/cancel", port, 77), 77, "unknown_job"),
-        (("/midigen/result", port, 77), 77, "unknown_job"),
-        (("/midigen/play", port, 1, 0), 1, "midi_off"),  # no --midi-out
-        (("/midigen/stop", port), -1, "midi_off"),
-        (("/midigen/upload/notes", port, 5, 1, *[60, 0.0, 1.0, 90] * 257), 5, "bad_message"),
+        (("/midigen/nope", tok), 0, "unknown_address"),
+        (("/midigen/*", tok), 0, "unknown_address"),
+        (("/midigen/upload/begin", tok, 3, 4, 8, "fast"), 3, "bad_message"),
+        (("/midigen/upload/begin", tok, 3, 99, 8, 120.0), 3, "too_large"),  # > 32 tracks
+        (("/midigen/upload/track", tok, 4, 1, 0, 0, ""), 4, "no_upload"),
+        (("/midigen/cancel", tok, 77), 77, "unknown_job"),
+        (("/midigen/result", tok, 77, 0, 0, 0, 0), 77, "unknown_job"),
+        (("/midigen/play", tok, 1, 0), 1, "midi_off"),  # no --midi-out
+        (("/midigen/stop", tok), 0, "midi_off"),
+        (("/midigen/tempo", tok, 500.0), 0, "bad_message"),
+        (("/midigen/upload/notes", tok, 5, 1, 1, *[60, 0, 96, 90] * 61), 5, "too_large"),
+        (("/midigen/status", tok + 1 if tok < p.INT32 else 1, 1), 0, "unknown_client"),
+        (("/midigen/hello", 1, c.port, "pyabcdefgh"), 0, "wrong_protocol"),
     ]
-    for args, job, code in cases:
+    for args, number, code in cases:
         since = len(c.inbox)
         c.send(*args)
-        err = c.wait(lambda m: isinstance(m, p.Error), WAIT, since)
-        assert (err.job, err.code) == (job, code), (args[0], err)
-        assert "\n" not in err.message
+        r = refused(c, since)
+        assert (r.request, r.number, r.code) == (args[0], number, code), (args, r)
+        assert "\n" not in r.message and len(r.message) <= 200
 
     uploaded(c, 1, bmw)
     for sel, says in [
@@ -204,28 +252,34 @@ def test_bad_messages_get_errors_and_the_server_survives(serve, clients, bmw, ca
         (Selection(1, 7, 9), "bar 9 of a 8-bar piece"),
         (Selection(1, 3, 2), "reversed"),
         (Selection(1, 1, 2, poly_min=5, poly_max=2), "poly_min 5 is above poly_max 2"),
+        (Selection(1, 1, 2, pitch_min=70, pitch_max=60), "pitch_min 70 > pitch_max 60"),
     ]:
         since = len(c.inbox)
-        c.generate(1, "infill", [sel])
-        err = c.wait(lambda m: isinstance(m, p.Error), WAIT, since)
-        assert (err.job, err.code) == (1, "invalid_request") and says in err.message, err
+        c.generate(1, 1, "infill", [sel])
+        r = refused(c, since)
+        assert (r.number, r.code) == (1, "invalid_request") and says in r.message, r
     since = len(c.inbox)
-    c.generate(1, "continue", [Selection(1, 8, 9)])
-    assert "first_bar must be 9" in c.wait(lambda m: isinstance(m, p.Error), WAIT, since).message
-    # a refused request can be corrected without uploading again
+    c.generate(1, 1, "continue", [Selection(1, 8, 9)])
+    assert "first_bar must be 9" in refused(c, since).message
     since = len(c.inbox)
-    c.generate(1, "infill", [Selection(1, 7, 8)], seed=2)
+    c.generate(1, 1, "loop", [Selection(1, 1, 2), Selection(2, 2, 3)])
+    assert "same bars" in refused(c, since).message  # checked before /accepted
+    assert not [m for m in c.inbox if isinstance(m, p.Accepted)]
+    since = len(c.inbox)
+    c.generate(1, 1, "infill", [Selection(1, 7, 8)], seed=2)
     assert isinstance(c.finished(1, WAIT, since), p.Done)
     assert c.ping().protocol == p.PROTOCOL_VERSION
     assert not c.unparsed
-    assert "not OSC" in caplog.text and "no reply port" in caplog.text
+    assert "not OSC" in caplog.text and "Traceback" not in caplog.text
 
 
 def test_cancel_mid_job_keeps_the_bars_sent(serve, clients, bmw):
     c = clients(serve())
-    since = slow_job(c, 1, bmw)
+    uploaded(c, 1, bmw)
+    since = slow_job(c, 1, 1)
     c.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
-    c.request(p.Cancel, job=1)
+    assert c.status(1).state == "running"
+    c.cancel(1)
     t0 = time.perf_counter()
     end = c.finished(1, WAIT, since)
     assert end == p.Cancelled(job=1, reason="cancel")
@@ -235,49 +289,91 @@ def test_cancel_mid_job_keeps_the_bars_sent(serve, clients, bmw):
     time.sleep(0.2)
     assert not [m for m in c.replies(1, since) if isinstance(m, (p.Bar, p.Done))][len(partial) :]
     since = len(c.inbox)
-    c.request(p.Result, job=1)
+    c.result(1)
     assert c.finished(1, WAIT, since) == end and bars(c.replies(1, since)) == partial
     since = len(c.inbox)
-    c.request(p.Cancel, job=1)  # already over
-    assert c.wait(lambda m: isinstance(m, p.Error), WAIT, since).code == "unknown_job"
+    c.cancel(1)  # already over
+    assert refused(c, since).code == "unknown_job"
 
 
-def test_a_new_job_on_the_same_track_supersedes_the_old(serve, clients, bmw):
+def test_supersede_only_on_the_same_piece_and_track(serve, clients, bmw):
     daemon = serve()
     a, b = clients(daemon), clients(daemon)
-    since = slow_job(a, 1, bmw, tracks=(1, 3))
-    a.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
-    slow_job(b, 1, bmw, tracks=(1, 3))  # another client: never superseded by a's jobs
-    uploaded(a, 2, bmw)
-    a.generate(2, "infill", [Selection(2, 1, 1)], seed=1)  # track 2 only: no overlap
-    uploaded(a, 3, bmw)
-    a.generate(3, "infill", [Selection(3, 2, 2)], seed=1)  # track 3: supersedes job 1
-    assert a.finished(1, WAIT) == p.Cancelled(job=1, reason="superseded")
-    b.request(p.Cancel, job=1)
-    assert b.finished(1, WAIT) == p.Cancelled(job=1, reason="cancel")
-    assert isinstance(a.finished(2, WAIT), p.Done) and isinstance(a.finished(3, WAIT), p.Done)
-    accepted = [m.position for m in a.inbox if isinstance(m, p.Accepted)]
-    assert accepted == [0, 2, 3]  # behind a's job 1 (running) and b's job 1
-
-
-def test_a_full_queue_refuses_and_drops_nothing(serve, clients, bmw):
-    daemon = serve(max_queue=1)
-    a, b, c = clients(daemon), clients(daemon), clients(daemon)
-    since = slow_job(a, 1, bmw)
-    a.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
+    uploaded(a, 1, bmw)
+    uploaded(a, 2, bmw)  # another song (same notes): never superseded by piece 1's jobs
     uploaded(b, 1, bmw)
-    b.generate(1, "infill", [Selection(1, 1, 1)], seed=1)
-    assert b.wait(lambda m: isinstance(m, p.Accepted), WAIT) == p.Accepted(job=1, position=1)
-    uploaded(c, 1, bmw)
-    c.generate(1, "infill", [Selection(2, 1, 1)], seed=1)
-    err = c.wait(lambda m: isinstance(m, p.Error), WAIT)
-    assert (err.job, err.code) == (1, "queue_full")
-    a.request(p.Cancel, job=1)
+    since = slow_job(a, 1, 1, tracks=(1, 3))
+    a.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
+    slow_job(b, 1, 1, tracks=(1, 3))  # another client: never superseded by a's jobs
+    a.generate(2, 2, "infill", [Selection(3, 1, 1)], seed=1)  # piece 2: no supersede
+    a.generate(3, 1, "infill", [Selection(2, 1, 1)], seed=1)  # track 2 only: no overlap
+    a.generate(4, 1, "infill", [Selection(3, 2, 2)], seed=1)  # piece 1, track 3: supersedes 1
+    assert a.finished(1, WAIT) == p.Cancelled(job=1, reason="superseded")
+    b.cancel(1)
+    assert b.finished(1, WAIT) == p.Cancelled(job=1, reason="cancel")
+    for job in (2, 3, 4):
+        assert isinstance(a.finished(job, WAIT), p.Done)
+
+
+def test_fair_queue_and_its_bounds_drop_nothing(serve, clients, bmw):
+    daemon = serve(max_queue=3)
+    a, b, c = clients(daemon), clients(daemon), clients(daemon)
+    for x in (a, b, c):
+        uploaded(x, 1, bmw)
+    uploaded(a, 2, bmw)
+    since = slow_job(a, 1, 2)  # on piece 2: the jobs on piece 1 do not supersede it
+    a.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
+    a.generate(2, 1, "infill", [Selection(1, 1, 1)], seed=1)
+    a.generate(3, 1, "infill", [Selection(2, 1, 1)], seed=1)
+    b.generate(1, 1, "infill", [Selection(1, 1, 1)], seed=1)
+    accepted = [
+        a.wait(lambda m, j=j: isinstance(m, p.Accepted) and m.job == j, WAIT) for j in (2, 3)
+    ]
+    assert [m.position for m in accepted] == [1, 2]
+    # round robin: b's job runs after a's job 2 and before a's job 3
+    assert b.wait(lambda m: isinstance(m, p.Accepted), WAIT).position == 2
+    assert a.status(3).position == 3
+    c.generate(1, 1, "infill", [Selection(2, 1, 1)], seed=1)
+    r = refused(c, 0)
+    assert (r.number, r.code) == (1, "queue_full")
+    a.cancel(1)
     assert isinstance(b.finished(1, WAIT), p.Done)
     since = len(c.inbox)
-    c.generate(1, "infill", [Selection(2, 1, 1)], seed=1)  # the upload waited for the retry
+    c.generate(1, 1, "infill", [Selection(2, 1, 1)], seed=1)  # the piece waited for the retry
     assert isinstance(c.finished(1, WAIT, since), p.Done)
-    assert [type(m) for m in c.replies(1)].count(p.Accepted) == 1
+    for job in (2, 3):
+        assert isinstance(a.finished(job, WAIT), p.Done)
+
+
+def test_a_reloaded_client_finds_its_jobs_and_others_cannot_touch_them(serve, clients, bmw):
+    daemon = serve()
+    a = clients(daemon)
+    uploaded(a, 1, bmw)
+    since = slow_job(a, 1, 1, tracks=(1,))
+    a.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
+    # another local process: it cannot cancel a's job without a's token
+    thief = clients(daemon)
+    thief.send("/midigen/cancel", a.token + 1 if a.token < p.INT32 else 1, 1)
+    assert refused(thief, 0).code == "unknown_client"
+    since = len(thief.inbox)
+    thief.cancel(1)  # its own token: job 1 of the thief is not a's job 1
+    assert refused(thief, since).code == "unknown_job"
+    # a reloads: a new socket (new port), the same client id
+    b = clients(daemon, hello=False)
+    b.client_id = a.client_id
+    b.hello()
+    assert b.token != a.token
+    since_a = len(a.inbox)
+    a.request(p.Status, job=1)  # the old token is dead
+    assert refused(a, since_a).code == "unknown_client"
+    assert b.status(1).state in ("running", "done")
+    done = b.finished(1, WAIT)  # the rest of the stream followed the client to its new port
+    assert isinstance(done, p.Done)
+    b.result(1)
+    assert b.finished(1, WAIT, 1) == done
+    since = len(b.inbox)
+    b.generate(2, 1, "infill", [Selection(2, 1, 1)], seed=1)  # its piece is still there
+    assert isinstance(b.finished(2, WAIT, since), p.Done)
 
 
 def test_several_clients_each_get_only_their_own_bars(serve, clients, bach, bmw):
@@ -288,8 +384,8 @@ def test_several_clients_each_get_only_their_own_bars(serve, clients, bach, bmw)
 
     def run(c, piece, track):
         try:
-            uploaded(c, 1, piece)  # every client uses job 1: jobs belong to their client
-            c.generate(1, "infill", [Selection(track, 2, 3)], seed=track)
+            uploaded(c, 1, piece)  # every client uses piece 1 and job 1: they are per client
+            c.generate(1, 1, "infill", [Selection(track, 2, 3)], seed=track)
             assert isinstance(c.finished(1, WAIT), p.Done)
         except Exception as e:  # reported by the main thread
             failures.append(e)
@@ -303,4 +399,4 @@ def test_several_clients_each_get_only_their_own_bars(serve, clients, bach, bmw)
     assert not failures, failures
     for i, c in enumerate(cs):
         assert set(bars(c.inbox)) == {(1, i + 1, 2), (1, i + 1, 3)}
-        assert not errors(c)
+        assert not c.refusals()

@@ -1,214 +1,206 @@
-"""What each client message does: validate, touch uploads or jobs, answer. Runs on the network
-thread, so nothing here waits for the model; anything that goes wrong becomes /midigen/error.
+"""What each client message does: find the client by its token, parse strictly, act, answer.
+
+Runs on the network thread, so nothing here waits for the model. A message the server will not
+act on is answered /midigen/refused (naming the refused address, the job or piece it named, a
+code and a capped line of text) and changes nothing; client input never produces a traceback.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-from ..engine.generation import Request
-from ..engine.sampling import SamplingOptions
 from ..engine.session import Engine
-from ..language.controls import Controls
-from ..language.piece import Piece
-from ..language.windows import Selection
 from . import protocol as p
-from .jobs import Client, Job, Rejected, Scheduler, Send
+from . import requests
+from .clients import Address, Clients, ClientState
+from .errors import ErrorCode, Refusal
+from .jobs import Job, Scheduler, Send
 from .midiout import LoopBook
-from .uploads import UploadError, Uploads
+from .oscwire import OscMessage
+from .ratelimit import Budget, LogLimiter
+from .replay import Pacer, replay
+from .uploads import Pieces
 
 log = logging.getLogger("midigen.handlers")
 
+OPEN = (p.Hello, p.Ping)  # the messages that carry no token
+
 
 class Handlers:
-    """One method per incoming address (`on_<address tail>`); `handle` is the dispatcher's entry."""
+    """One method per incoming address (`on_<address tail>`); `handle` is the network entry."""
 
     def __init__(
         self,
         engine: Engine,
         scheduler: Scheduler,
+        clients: Clients,
+        pieces: Pieces,
+        pacer: Pacer,
         send: Send,
-        pong: p.Pong,
+        send_to: Any,
+        info: dict[str, Any],
         max_bar_tokens: int = 512,
         loops: LoopBook | None = None,
     ):
-        self.engine, self.scheduler, self.send, self.pong = engine, scheduler, send, pong
+        self.engine, self.scheduler, self.clients = engine, scheduler, clients
+        self.pieces, self.pacer, self.send, self.send_to = pieces, pacer, send, send_to
+        self.info = info  # /pong's and /welcome's fields
         self.loops = loops  # None without --midi-out
-        self.uploads = Uploads()
         self.max_bar_tokens = max_bar_tokens  # lowered by tests: a random model rambles on
+        self.refusals = Budget(p.REFUSALS_PER_S)
+        self.logs = LogLimiter(log)
 
-    def addresses(self) -> list[str]:
-        return list(p.INCOMING)
-
-    def handle(self, sender: tuple[str, int], address: str, *args: Any) -> None:
+    def handle(self, sender: Address, message: OscMessage) -> None:
         """Parse and run one message; never raises (the network loop must keep going)."""
-        cls = p.INCOMING.get(address)
+        address, args = message.address, message.args
+        cls = p.INCOMING.get(address)  # exact match only: no pattern is ever expanded
+        client = None
+        if cls in OPEN:  # answer at the reply port it names, when that parses
+            i = cls.fixed().index("reply_port")
+            port = args[i][1] if i < len(args) and args[i][0] == "i" else None
+            if type(port) is int and 1 <= port <= 65535:
+                sender = (sender[0], port)
+        else:
+            token = args[0][1] if args and args[0][0] in ("i", "h") else None
+            client = self.clients.by_token(token, sender[0])
+        if cls is None:
+            self._refuse(sender, client, address, 0, ErrorCode.unknown_address, "no such address")
+            return
+        if cls not in OPEN and client is None:
+            text = "unknown or stale token (or another host's): send /hello again"
+            self._refuse(sender, None, address, 0, ErrorCode.unknown_client, text)
+            return
         try:
-            if cls is None:
-                raise p.BadMessage(f"no such address: {address}")
-            message = cls.from_args(args)
+            m = cls.from_osc(args)
         except p.BadMessage as e:
-            code = p.ErrorCode.bad_message if cls else p.ErrorCode.unknown_address
-            self._refuse(sender, args, code, str(e))
+            self._refuse(sender, client, address, _number(cls, args), e.code, str(e))
             return
-        client = (sender[0], message.reply_port)
-        job = getattr(message, "job", -1)
+        number = getattr(m, "job", getattr(m, "piece", 0))
         try:
-            name = "on_" + address[len(p.PREFIX) + 1 :].replace("/", "_")
-            getattr(self, name)(client, message)
-        except (UploadError, Rejected) as e:
-            log.info("%s from %s:%d: %s", address, *client, e)
-            self.send(client, p.error(job, e.code, str(e)))
-        except Exception as e:
-            log.exception("%s from %s:%d failed", address, *client)
-            self.send(client, p.error(job, p.ErrorCode.internal, f"{type(e).__name__}: {e}"))
+            getattr(self, "on_" + address[len(p.PREFIX) + 1 :].replace("/", "_"))(sender, client, m)
+        except Refusal as e:
+            self._refuse(sender, client, address, number, e.code, str(e))
+        except Exception as e:  # a server bug: logged with its traceback, answered `internal`
+            self.logs.exception("bug", "%s from %s failed", address, sender[0])
+            text = f"{type(e).__name__}: {e}"
+            self._refuse(sender, client, address, number, ErrorCode.internal, text)
 
-    def _refuse(self, sender: tuple[str, int], args: Sequence[Any], code: p.ErrorCode, text: str):
-        """Answer a message that did not parse, if it says where to (its first int argument)."""
-        port = args[0] if args and type(args[0]) is int and 1 <= args[0] <= 65535 else None
-        job = args[1] if len(args) > 1 and type(args[1]) is int and args[1] >= 1 else -1
-        if port is None:
-            log.warning("from %s:%d, no reply port: %s", *sender[:2], text)
+    def _refuse(
+        self,
+        sender: Address,
+        client: ClientState | None,
+        address: str,
+        number: int,
+        code: ErrorCode,
+        text: str,
+    ) -> None:
+        """Answer the bound client, else the datagram's source; at most REFUSALS_PER_S a host."""
+        self.logs.info(code.name, "refused %s from %s: %s", address, sender[0], p.cap(text))
+        if not self.refusals.take(sender[0]):
             return
-        log.info("from %s:%d: %s", sender[0], port, text)
-        self.send((sender[0], port), p.error(job, code, text))
+        reply = p.refused(address, code, number, text)
+        if client is not None:
+            self.send(client.id, reply)
+        else:
+            self.send_to(sender, reply)
 
-    # -- messages ---------------------------------------------------------------------------
-    def on_ping(self, client: Client, m: p.Ping) -> None:
-        self.send(client, self.pong)
+    # -- clients ----------------------------------------------------------------------------
+    def on_hello(self, sender: Address, _: None, m: p.Hello) -> None:
+        if m.protocol != p.PROTOCOL_VERSION:
+            raise Refusal(
+                ErrorCode.wrong_protocol,
+                f"this server speaks protocol {p.PROTOCOL_VERSION}, not {m.protocol}",
+            )
+        state = self.clients.hello(sender[0], m)
+        self.send(state.id, p.Welcome(token=state.token, **self.info))
 
-    def on_upload_begin(self, client: Client, m: p.UploadBegin) -> None:
-        if self.scheduler.is_live(client, m.job):
-            raise Rejected(p.ErrorCode.job_in_use, f"job {m.job} is still queued or running")
-        self.uploads.begin(client, m)
+    def on_ping(self, sender: Address, _: None, m: p.Ping) -> None:
+        self.send_to((sender[0], m.reply_port), p.Pong(**self.info))
 
-    def on_upload_track(self, client: Client, m: p.UploadTrack) -> None:
-        self.uploads.get(client, m.job).add_track(m)
+    def on_bye(self, sender: Address, client: ClientState, m: p.Bye) -> None:
+        self.pacer.drop(client.id)
+        self.clients.bye(client)  # forgets its pieces and results, cancels its jobs
 
-    def on_upload_meter(self, client: Client, m: p.UploadMeter) -> None:
-        self.uploads.get(client, m.job).add_meter(m)
+    # -- uploads ----------------------------------------------------------------------------
+    def on_upload_begin(self, sender: Address, client: ClientState, m: p.UploadBegin) -> None:
+        self.pieces.begin(client.id, m)
 
-    def on_upload_notes(self, client: Client, m: p.UploadNotes) -> None:
-        self.uploads.get(client, m.job).add_notes(m)
+    def on_upload_track(self, sender: Address, client: ClientState, m: p.UploadTrack) -> None:
+        self.pieces.add_track(client.id, m)
 
-    def on_upload_end(self, client: Client, m: p.UploadEnd) -> None:
-        upload = self.uploads.get(client, m.job)
-        try:
-            piece = upload.finish(m.notes)
-        except UploadError:
-            self.uploads.discard(client, m.job)
-            raise
-        n = sum(len(t.notes) for t in piece.tracks)
-        self.send(client, p.Uploaded(job=m.job, notes=n))
+    def on_upload_meter(self, sender: Address, client: ClientState, m: p.UploadMeter) -> None:
+        self.pieces.add_meter(client.id, m)
 
-    def on_generate(self, client: Client, m: p.Generate) -> None:
-        piece = self.uploads.piece(client, m.job)
-        piece, request = self._request(piece, m)
-        self.scheduler.submit(Job(client, m.job, piece, request))
-        self.uploads.discard(client, m.job)  # only now: a refused request can be fixed and resent
+    def on_upload_notes(self, sender: Address, client: ClientState, m: p.UploadNotes) -> None:
+        self.pieces.add_notes(client.id, m)
 
-    def on_cancel(self, client: Client, m: p.Cancel) -> None:
-        if not self.scheduler.cancel(client, m.job):
-            job = self.scheduler.find(client, m.job)
+    def on_upload_end(self, sender: Address, client: ClientState, m: p.UploadEnd) -> None:
+        self.send(client.id, self.pieces.end(client.id, m))
+
+    # -- jobs -------------------------------------------------------------------------------
+    def on_generate(self, sender: Address, client: ClientState, m: p.Generate) -> None:
+        live = self.scheduler.find(client.id, m.job)
+        if live is not None and live.live:
+            raise Refusal(ErrorCode.job_in_use, f"job {m.job} is still {live.state}")
+        piece = self.pieces.piece(client.id, m.piece)
+        piece, request = requests.build(piece, m, self.max_bar_tokens)
+        bars_total = requests.plan(self.engine, piece, request)
+        tempo = piece.tempos[0][1] if piece.tempos else 120.0
+        job = Job(client.id, m.job, m.piece, piece, request, tempo=tempo, bars_total=bars_total)
+        self.scheduler.submit(job)
+
+    def on_status(self, sender: Address, client: ClientState, m: p.Status) -> None:
+        self.send(client.id, self.scheduler.status(client.id, m.job))
+
+    def on_cancel(self, sender: Address, client: ClientState, m: p.Cancel) -> None:
+        if not self.scheduler.cancel(client.id, m.job):
+            job = self.scheduler.find(client.id, m.job)
             state = f"is {job.state}" if job else "is not known"
-            raise Rejected(p.ErrorCode.unknown_job, f"job {m.job} {state}; nothing to cancel")
+            raise Refusal(ErrorCode.unknown_job, f"job {m.job} {state}; nothing to cancel")
 
-    def on_result(self, client: Client, m: p.Result) -> None:
-        job = self.scheduler.find(client, m.job)
+    def on_result(self, sender: Address, client: ClientState, m: p.Result) -> None:
+        job = self.scheduler.find(client.id, m.job)
         if job is None:
-            raise Rejected(p.ErrorCode.unknown_job, f"job {m.job} is not known")
-        if job.live:
-            raise Rejected(p.ErrorCode.not_finished, f"job {m.job} is {job.state}")
-        for reply in list(job.replies):
-            self.send(client, reply)
+            raise Refusal(ErrorCode.unknown_job, f"job {m.job} is not known")
+        if job.live or job.final is None:
+            raise Refusal(ErrorCode.not_finished, f"job {m.job} is {job.state}")
+        self.pacer.start(client.id, replay(job.id, list(job.bars), job.final, m))
 
     # -- live MIDI out ---------------------------------------------------------------------
     def _player(self) -> LoopBook:
         if self.loops is None:
-            raise Rejected(p.ErrorCode.midi_off, "the server was started without --midi-out")
+            raise Refusal(ErrorCode.midi_off, "the server was started without --midi-out")
         return self.loops
 
-    def on_play(self, client: Client, m: p.Play) -> None:
+    def on_play(self, sender: Address, client: ClientState, m: p.Play) -> None:
         loops = self._player()
-        loop = loops.get(client, m.job, m.variation)
+        loop = loops.get(client.id, m.job, m.variation)
+        job = self.scheduler.find(client.id, m.job)
         if loop is None:
-            job = self.scheduler.find(client, m.job)
             if job is None:
-                raise Rejected(p.ErrorCode.unknown_job, f"job {m.job} is not known")
+                raise Refusal(ErrorCode.unknown_job, f"job {m.job} is not known")
             if job.request.mode != "loop":
-                raise _invalid(f"job {m.job} is an {job.request.mode} job, not a loop")
+                raise requests.invalid(f"job {m.job} is an {job.request.mode} job, not a loop")
             which = f"variation {m.variation}" if m.variation else "no variation"
-            raise Rejected(p.ErrorCode.not_finished, f"job {m.job}: {which} finished yet")
-        job = self.scheduler.find(client, m.job)
+            raise Refusal(ErrorCode.not_finished, f"job {m.job}: {which} finished yet")
         if job is not None:
-            loops.player.set_tempo(job.piece.tempo_at(loop.start), explicit=False)
+            loops.player.set_tempo(job.tempo, explicit=False)
         loops.player.play(loop)
 
-    def on_stop(self, client: Client, m: p.Stop) -> None:
+    def on_stop(self, sender: Address, client: ClientState, m: p.Stop) -> None:
         self._player().player.stop()
 
-    def on_tempo(self, client: Client, m: p.Tempo) -> None:
+    def on_tempo(self, sender: Address, client: ClientState, m: p.Tempo) -> None:
         self._player().player.set_tempo(m.bpm)
 
-    # -- /generate to a generation request -------------------------------------------------
-    def _request(self, piece: Piece, m: p.Generate) -> tuple[Piece, Request]:
-        """Check the selections against the piece and build the 0-based request."""
-        n_bars, n_tracks = len(piece.bars()), len(piece.tracks)
-        selection, controls, programs = [], {}, {}
-        for s in m.selections:
-            if s.track > n_tracks:
-                raise _invalid(f"track {s.track}: the piece has {n_tracks} tracks")
-            if s.first_bar > s.last_bar:
-                raise _invalid(f"track {s.track}: bars {s.first_bar}-{s.last_bar} are reversed")
-            if m.mode == "continue":
-                if s.first_bar != n_bars + 1:
-                    raise _invalid(
-                        f"continue writes bars after the piece's {n_bars}: first_bar must be "
-                        f"{n_bars + 1}, got {s.first_bar}"
-                    )
-                if s.last_bar - n_bars > p.MAX_NEW_BARS:
-                    raise _invalid(f"continue adds at most {p.MAX_NEW_BARS} bars")
-            elif s.last_bar > n_bars:
-                raise _invalid(f"track {s.track}: bar {s.last_bar} of a {n_bars}-bar piece")
-            t = s.track - 1
-            selection.append(Selection(t, s.first_bar - 1, s.last_bar - 1))
-            c = [None if v < 0 else v for v in (s.density, s.poly_min, s.poly_max)]
-            c += [None if v < 0 else v for v in (s.dur_min, s.dur_max)]
-            controls.setdefault(t, Controls(*c))
-            if s.program >= 0:
-                programs.setdefault(t, s.program)
-        for t, c in controls.items():
-            try:
-                c.validate(self.engine.vocab)
-            except ValueError as e:
-                raise _invalid(f"track {t + 1}: {e}") from None
-        if m.mode == "continue" and len({s.last_bar for s in selection}) > 1:
-            raise _invalid("continue: every selection must end at the same bar")
-        if programs:
-            piece = copy.deepcopy(piece)
-            for t, program in programs.items():
-                piece.tracks[t].program = program
-        sampling = SamplingOptions(
-            temperature=m.temperature,
-            top_p=m.top_p,
-            seed=None if m.seed < 0 else m.seed,
-            max_bar_tokens=self.max_bar_tokens,
-        )
-        request = Request(
-            mode=m.mode,
-            selection=selection,
-            new_bars=selection[0].last_bar + 1 - n_bars if m.mode == "continue" else 0,
-            controls=controls,
-            velocity=bool(m.velocity),
-            microtiming=bool(m.microtiming),
-            variations=m.variations,
-            sampling=sampling,
-        )
-        return piece, request
 
-
-def _invalid(text: str) -> Rejected:
-    return Rejected(p.ErrorCode.invalid_request, text)
+def _number(cls: type[p.Message], args: tuple) -> int:
+    """The job or piece a message that did not parse named, if that argument is in range."""
+    fields = cls.fixed()
+    for name in ("job", "piece"):
+        if name in fields:
+            i = fields.index(name)
+            if i < len(args) and type(args[i][1]) is int and 1 <= args[i][1] <= p.INT32:
+                return args[i][1]
+    return 0

@@ -22,10 +22,13 @@ from midigen.models import default_bundle
 from ..engine.generation import BarDone
 from ..engine.session import DEVICES, Engine
 from . import protocol as p
+from .clients import Clients
 from .handlers import Handlers
 from .jobs import Job, Scheduler
 from .midiout import InputPoller, Loop, LoopBook, MidiError, Player, open_ports
-from .oscserver import Network, OscServer, parse_networks, port_in_use, route
+from .oscserver import Network, OscServer, parse_networks, port_in_use
+from .replay import Pacer
+from .uploads import Pieces
 
 log = logging.getLogger("midigen.daemon")
 
@@ -44,13 +47,15 @@ def controls_text(engine: Engine) -> str:
     dur = len(doc["duration_classes"]) - 1
     return (
         f"program=0..127 density=1..{levels} poly_min=1..{poly} poly_max=1..{poly} "
-        f"dur_min=0..{dur} dur_max=0..{dur} velocity=0..1 microtiming=0..1 "
+        f"dur_min=0..{dur} dur_max=0..{dur} pitch_min=0..127 pitch_max=0..127 "
+        f"velocity=0..1 microtiming=0..1 "
         f"temperature=0..10 top_p=0..1 seed=0..2147483647 variations=1..{p.MAX_VARIATIONS}"
     )
 
 
 class Daemon:
-    """The server assembled: OSC server, handlers, job scheduler. Tests run it in-process."""
+    """The server assembled: OSC server, clients, pieces, handlers, job scheduler, replay pacer
+    and the housekeeping timer. Tests run it in-process."""
 
     def __init__(
         self,
@@ -72,46 +77,80 @@ class Daemon:
             self.player = Player(midi_out, on_swap=self._playing)
             self.loops = LoopBook(self.player)
             on_bar = self._on_bar
-        self.scheduler = Scheduler(engine, self.server.send, max_queue, on_bar)
-        pong = p.Pong(
+        self.scheduler = Scheduler(engine, self.send, max_queue, on_bar)
+        self.pieces = Pieces()
+        self.clients = Clients(self.scheduler.has_live, self._forget)
+        self.pacer = Pacer(self.send)
+        info = dict(
             protocol=p.PROTOCOL_VERSION,
             version=version(),
             model=engine.bundle.path.name,
             device=engine.device,
             window_bars=engine.window_bars,
             max_tracks=engine.max_tracks,
+            rcvbuf=min(self.server.rcvbuf, p.INT32),
             controls=controls_text(engine),
         )
         self.handlers = Handlers(
-            engine, self.scheduler, self.server.send, pong, max_bar_tokens, self.loops
-        )
-        route(self.server.dispatcher, self.handlers.handle, self.handlers.addresses())
+            engine, self.scheduler, self.clients, self.pieces, self.pacer, self.send,
+            self.server.send_to, info, max_bar_tokens, self.loops,
+        )  # fmt: skip
+        self.server.handler = self.handlers.handle
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._timer = threading.Thread(target=self._housekeeping, name="midigen-timer", daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
         return self.server.server_address[:2]
 
+    def send(self, client: str, message: p.Message) -> None:
+        """Send to a client by id, at the address it said /hello from most recently."""
+        address = self.clients.address(client)
+        if address is not None:
+            self.server.send_to(address, message)
+
     def start(self) -> Daemon:
         self.scheduler.start()
         self._thread = self.server.serve_in_thread()
+        self._timer.start()
         return self
 
     def stop(self) -> None:
         """Stop listening, cancel jobs (clients hear "shutdown"), silence the MIDI out, close."""
-        if self._thread is not None:
-            self.server.shutdown()
-            self._thread.join(5)
+        self._stop.set()
+        self.server.shutdown()
         self.scheduler.stop()
+        self.pacer.stop()
         if self.player is not None:
             self.player.close()
         self.server.server_close()
+
+    def housekeeping(self) -> None:
+        """Expire idle uploads, pieces and old results; cancel the jobs of silent clients."""
+        self.pieces.expire()
+        self.scheduler.expire()
+        for client in self.clients.silent(p.SILENT_S):
+            if self.scheduler.cancel_client(client, "gone"):
+                log.info("client %s silent for %d s: live jobs cancelled", client, p.SILENT_S)
+
+    def _housekeeping(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.housekeeping()
+            except Exception:  # a bug here must not stop the timer
+                log.exception("housekeeping failed")
+
+    def _forget(self, client: str) -> None:
+        self.scheduler.forget_client(client)
+        self.pieces.forget_client(client)
+        self.pacer.drop(client)
 
     def _on_bar(self, job: Job, bar: BarDone) -> None:
         self.loops.add_bar(job.client, job.id, job.piece, job.request, bar)
 
     def _playing(self, loop: Loop) -> None:
-        self.server.send(loop.owner, p.Playing(job=loop.job, variation=loop.variation))
+        self.send(loop.owner, p.Playing(job=loop.job, variation=loop.variation))
 
     def __enter__(self) -> Daemon:
         return self.start()
@@ -127,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  midigen-server --port 9000 --model models/my-bundle",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"midigen-server {version()}")
     parser.add_argument("--port", type=int, default=9000, help="UDP port (9000)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     parser.add_argument(

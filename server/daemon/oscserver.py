@@ -1,9 +1,10 @@
-"""The UDP side: python-osc's dispatcher and server, an allow-list, and the reply sender.
+"""The UDP side: one socket, an allow-list, our strict decoder, and the reply sender.
 
-The server is python-osc's blocking UDP server: one network thread parses and dispatches every
-datagram in arrival order, which keeps the per-job upload order intact. Handlers only validate
-and queue (see handlers.py), so the loop never waits for the model. Replies leave from the
-server's own socket, so a client sees them come from the port it sends to.
+One network thread reads datagrams in arrival order (which keeps each upload's order), drops
+senders outside the allow-list, decodes with oscwire (bounded: no library parser ever sees
+client bytes, no address pattern is ever expanded) and hands each message to the handler.
+Handlers only validate and queue, so the loop never waits for the model. Replies leave from
+the same socket, so a client sees them come from the port it sends to.
 """
 
 from __future__ import annotations
@@ -11,98 +12,122 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from pythonosc import osc_packet
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import BlockingOSCUDPServer
-
+from . import oscwire
 from . import protocol as p
+from .ratelimit import LogLimiter
 
 log = logging.getLogger("midigen.osc")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = tuple[str, int]
+Handler = Callable[[Address, oscwire.OscMessage], None]
 LOOPBACK: tuple[Network, ...] = (
     ipaddress.ip_network("127.0.0.0/8"),
     ipaddress.ip_network("::1/128"),
 )
 
 
-class _Dispatcher(Dispatcher):
-    """python-osc's dispatcher, but a datagram that does not parse is logged, not ignored, and
-    bundle time tags never make the network thread sleep (strict_timing off)."""
+class OscServer:
+    """Binds at once (so "port in use" is reported before a model loads); `serve_in_thread`
+    starts reading once `handler` is set."""
 
-    def __init__(self) -> None:
-        super().__init__(strict_timing=False)
-
-    def call_handlers_for_packet(self, data: bytes, client_address: tuple[str, int]) -> list:
-        try:
-            osc_packet.OscPacket(data)
-        except osc_packet.ParseError as e:
-            log.warning("from %s:%d: not OSC (%s), %d bytes", *client_address[:2], e, len(data))
-            return []
-        return super().call_handlers_for_packet(data, client_address)
-
-
-def route(dispatcher: Dispatcher, handle: Callable[..., None], addresses: Sequence[str]) -> None:
-    """Every protocol address goes to `handle`; unknown addresses too, so they get an error."""
-    for address in addresses:
-        dispatcher.map(address, handle, needs_reply_address=True)
-    dispatcher.set_default_handler(handle, needs_reply_address=True)
-
-
-def mapped_addresses(dispatcher: Dispatcher) -> set[str]:
-    """The addresses a dispatcher routes (for the doc-versus-code test)."""
-    return set(dispatcher._map)
-
-
-class OscServer(BlockingOSCUDPServer):
-    """UDP OSC server that reads whole datagrams and drops senders outside the allow-list.
-    It binds at once with an empty dispatcher; `route` fills it when the handlers exist."""
-
-    max_packet_size = p.MAX_DATAGRAM  # socketserver's default (8192) would cut large ones
-
-    def __init__(self, address: tuple[str, int], allow: Sequence[Network] = ()):
+    def __init__(self, address: Address, allow: Sequence[Network] = ()):
         self.allow = tuple(LOOPBACK) + tuple(allow)
-        self._refused: set[str] = set()
-        super().__init__(address, _Dispatcher())
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.socket = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, p.RCVBUF)
+            self.socket.bind(address)
+        except OSError:
+            self.socket.close()
+            raise
+        self.socket.settimeout(0.1)
+        # Linux reports twice what it granted (the kernel's bookkeeping); report what it says
+        self.rcvbuf = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        self.server_address = self.socket.getsockname()
+        self.handler: Handler | None = None
+        self.logs = LogLimiter(log)
+        self.counts = {"datagrams": 0, "refused_hosts": 0, "malformed": 0, "sent": 0}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._send_lock = threading.Lock()
 
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        host = client_address[0]
+    # -- receiving --------------------------------------------------------------------------
+    def allowed(self, host: str) -> bool:
         try:
             ip = ipaddress.ip_address(host.split("%")[0])
         except ValueError:
             return False
         if ip.version == 6 and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
-        if not any(ip in net for net in self.allow):
-            if host not in self._refused:  # once per host: a flood must not flood the log
-                self._refused.add(host)
-                log.warning("refused %s: not in --allow (loopback only by default)", host)
-            return False
-        if not super().verify_request(request, client_address):
-            log.warning("from %s:%d: a datagram that is not OSC", *client_address[:2])
-            return False
-        return True
+        return any(ip in net for net in self.allow)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.exception("from %s: unexpected error", client_address)
-
-    def send(self, client: tuple[str, int], message: p.Message) -> None:
-        """Send one reply; never raises (a client that went away must not stop a job)."""
+    def handle_datagram(self, data: bytes, sender: Address) -> None:
+        """Decode one datagram and dispatch its messages; never raises."""
+        self.counts["datagrams"] += 1
+        if not self.allowed(sender[0]):
+            self.counts["refused_hosts"] += 1
+            self.logs.warning(f"refused:{sender[0]}", "refused %s: not in --allow", sender[0])
+            return
         try:
-            self.socket.sendto(message.encode(), client)
-        except OSError as e:
-            log.debug("reply to %s:%d lost: %s", *client, e)
+            messages = oscwire.decode(data)
+        except oscwire.Malformed as e:
+            self.counts["malformed"] += 1
+            self.logs.warning("malformed", "from %s:%d: not OSC: %s", sender[0], sender[1], e)
+            return
+        for message in messages:
+            try:
+                self.handler(sender, message)
+            except Exception:  # a handler bug: logged (rate-limited), the loop goes on
+                where = f"{sender[0]}:{sender[1]}"
+                self.logs.exception("handler", "from %s: %s failed", where, message.address)
+
+    def serve_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, sender = self.socket.recvfrom(65536)
+            except TimeoutError:
+                continue
+            except OSError as e:  # ICMP errors surface here on some systems; keep reading
+                if self._stop.is_set() or e.errno == errno.EBADF:
+                    return
+                continue
+            self.handle_datagram(data, sender[:2])
 
     def serve_in_thread(self) -> threading.Thread:
-        """Serve on a daemon thread (tests, and the main thread waiting for signals)."""
-        thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="midigen-osc")
-        thread.daemon = True
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=self.serve_forever, name="midigen-osc", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+    # -- sending ----------------------------------------------------------------------------
+    def send_to(self, address: Address, message: p.Message) -> bool:
+        """Send one reply; never raises (a client that went away must not stop a job).
+        False when it could not be encoded or sent."""
+        try:
+            data = message.encode()
+        except ValueError as e:  # a value out of its OSC type: a server bug, never a crash
+            self.logs.error("encode", "cannot encode %s: %s", message.address, e)
+            return False
+        try:
+            with self._send_lock:
+                self.socket.sendto(data, address)
+            self.counts["sent"] += 1
+            return True
+        except OSError as e:
+            log.debug("reply to %s:%d lost: %s", *address[:2], e)
+            return False
 
 
 def parse_networks(values: Sequence[str]) -> list[Network]:
