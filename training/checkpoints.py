@@ -43,3 +43,53 @@ def export(best: Path, name: str) -> None:
            str(REPO / "models" / name), "--optimize"]  # fmt: skip
     print("exporting:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
+
+
+def hf_from_bundle(bundle_dir: Path | str, out: Path | str) -> Path:
+    """Rebuild the Hugging Face GPT2 folder a shipped fp32 GPT2 bundle was exported from.
+
+    The exporter keeps the model's own tensor names (`transformer.h.0.attn.c_attn.weight`, ...)
+    as the ONNX initializers, so a bundle is enough to warm-start a new run (`train.py --init`)
+    on a machine that never had the original checkpoint. The result is checked against the
+    bundle itself: the same prompt must give the same next-token logits through ONNX Runtime
+    (max |difference| < 1e-3), or nothing is written.
+    """
+    import onnx
+    from onnx import numpy_helper
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from midigen.exporter.bundle import load_bundle
+    from midigen.server.engine.session import Engine
+
+    bundle = load_bundle(bundle_dir)
+    meta = bundle.meta
+    if meta.get("architecture") != "gpt2" or meta.get("dtype") != "fp32":
+        raise ValueError(f"{bundle_dir}: only fp32 GPT2 bundles can be turned back into weights")
+    graph = onnx.load(str(bundle.model_path)).graph
+    tensors = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
+    vocab = bundle.vocabulary()
+    config = GPT2Config(
+        vocab_size=meta["vocab_size"], n_positions=meta["context_length"],
+        n_embd=meta["hidden_size"], n_layer=meta["layers"], n_head=meta["heads"],
+        bos_token_id=vocab.special("<piece>"), eos_token_id=vocab.special("<end>"),
+        pad_token_id=vocab.special("<pad>"), midigen_window_bars=meta["window_bars"],
+        midigen_max_tracks=meta["max_tracks"], tie_word_embeddings=True,
+    )  # fmt: skip
+    model = GPT2LMHeadModel(config).eval()
+    wanted = {k for k in model.state_dict() if not k.endswith((".attn.bias", ".masked_bias"))}
+    wanted.discard("lm_head.weight")  # tied to transformer.wte.weight
+    missing = wanted - tensors.keys()
+    if missing:
+        raise ValueError(f"{bundle_dir}: tensors missing from the graph: {sorted(missing)[:4]}")
+    model.load_state_dict({k: tensors[k] for k in wanted}, strict=False)
+
+    prompt = [vocab.special("<piece>")] + list(range(10, 60))
+    with torch.no_grad():
+        mine = model(torch.tensor([prompt])).logits[0, -1].numpy()
+    theirs = Engine(bundle.path, device="cpu", threads=1).prefill([prompt])[0]
+    diff = float(abs(mine - theirs).max())
+    if diff > 1e-3:
+        raise ValueError(f"{bundle_dir}: rebuilt weights disagree with the bundle (max {diff:.2e})")
+    save(model, Path(out), vocab)
+    print(f"{out}: weights of {bundle_dir} (max |logit difference| {diff:.1e})", flush=True)
+    return Path(out)

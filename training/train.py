@@ -42,9 +42,9 @@ import torch.nn.functional as F
 
 from midigen.server.language import vocab as vocab_mod
 from midigen.server.language.vocab import CONTROL_FAMILIES, Vocabulary
-from training import corpus
+from training import corpus, pop909
 from training import dataset as ds
-from training.checkpoints import export, save
+from training.checkpoints import export, hf_from_bundle, save
 from training.schedule import lr_at, replan
 
 DEFAULT_RUNS = Path.home() / ".cache" / "midigen" / "runs"
@@ -179,7 +179,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="start from this HF checkpoint's weights (fresh optimizer and schedule): "
-        "a warm start from an earlier run kept on disk",
+        "a warm start from an earlier run kept on disk, or from a shipped fp32 GPT2 bundle "
+        "such as models/midigen-base (its weights are rebuilt and parity-checked first)",
     )
     p.add_argument("--seed", type=int, default=0)
     # model (defaults: ~5M parameters, sized for a 2-core CPU)
@@ -191,6 +192,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # data
     p.add_argument("--window-bars", type=int, default=4)
     p.add_argument("--max-tracks", type=int, default=8)
+    p.add_argument("--pop909", type=Path, default=None, metavar="DIR",
+                   help="also train on the POP909 songs in DIR (training/pop909.py), e.g. "
+                   "../shared/data/pop909")  # fmt: skip
+    p.add_argument("--pop909-share", type=float, default=0.25,
+                   help="share of pieces drawn from POP909 (a song has ~4x the bars of an "
+                   "average corpus work, so 0.25 gives about half the windows)")  # fmt: skip
     p.add_argument("--batch-tokens", type=int, default=8192, help="tokens per batch, padding in")
     p.add_argument("--fill-weight", type=float, default=2.0)
     # optimisation
@@ -240,6 +247,14 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
                     context=args.context)  # fmt: skip
     train_pieces = train_pieces or ds.cache_pieces(args.cache, "train")
     valid_pieces = valid_pieces or ds.cache_pieces(args.cache, "valid")
+    valid_sources = {"corpus": valid_pieces}
+    if args.pop909 is not None:
+        songs = pop909.load(args.pop909)
+        share = args.pop909_share
+        train_pieces = pop909.mixed(
+            [train_pieces, ds.list_pieces(pop909.split_pieces(songs, "train"))], [1 - share, share]
+        )
+        valid_sources["pop909"] = ds.list_pieces(pop909.split_pieces(songs, "valid"))
     args.out.mkdir(parents=True, exist_ok=True)
     last, best_dir = args.out / "last", args.out / "best"
 
@@ -255,7 +270,12 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         print(f"resumed from {last} at step {state['step']}", flush=True)
     elif args.init is not None:
         torch.manual_seed(args.seed)
-        model = GPT2LMHeadModel.from_pretrained(args.init)
+        source = args.init
+        if (source / "midigen.json").exists():  # a shipped bundle: rebuild its weights first
+            source = hf_from_bundle(source, args.out / "init-weights")
+        model = GPT2LMHeadModel.from_pretrained(source)
+        model.config.midigen_window_bars = args.window_bars  # what this run trains it for
+        model.config.midigen_max_tracks = args.max_tracks
         trainer = None
         print(f"weights from {args.init}", flush=True)
     else:
@@ -274,7 +294,9 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
     if trainer is not None:
         optimizer.load_state_dict(trainer["optimizer"])
     weights = Weights(vocab, args.fill_weight)
-    valid = ds.fixed_examples(valid_pieces, vocab, args.eval_examples, cfg)
+    per_set = args.eval_examples // len(valid_sources)
+    valid_sets = {name: ds.fixed_examples(source, vocab, per_set, cfg)
+                  for name, source in valid_sources.items()}  # fmt: skip
     eval_tokens = max(args.batch_tokens, 4 * args.context)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" \
         else torch.autocast("cpu", enabled=False)  # fmt: skip
@@ -284,8 +306,8 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
     log = open(args.out / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed below
     c = model.config  # not args: a --resume or --init run has the loaded model's shape
     print(f"model: {params / 1e6:.2f}M parameters, {c.n_layer}x{c.n_embd}, context "
-          f"{c.n_positions}; device {device}, {args.threads} threads; valid: {len(valid)} "
-          f"examples", flush=True)  # fmt: skip
+          f"{c.n_positions}; device {device}, {args.threads} threads; valid: "
+          f"{ {name: len(v) for name, v in valid_sets.items()} } examples", flush=True)  # fmt: skip
 
     stop = {"now": False}
     # SIGTERM (a session or machine going away) ends the loop at the next step, which saves
@@ -305,8 +327,15 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         )
 
     def validate() -> dict:
+        """One validation set per data source; with several, `valid_fill` (which picks best/)
+        is their mean, so the model is not chosen for one style at the other's expense."""
         with autocast:
-            result = evaluate(model, valid, weights, pad, device, eval_tokens)
+            parts = {name: evaluate(model, v, weights, pad, device, eval_tokens)
+                     for name, v in valid_sets.items()}  # fmt: skip
+        result = {k: sum(p[k] for p in parts.values()) / len(parts)
+                  for k in ("valid_fill", "valid_all")}  # fmt: skip
+        if len(parts) > 1:
+            result.update({f"valid_fill_{name}": p["valid_fill"] for name, p in parts.items()})
         if result["valid_fill"] < state["best"]:
             state["best"] = result["valid_fill"]
             save(model, best_dir, vocab)

@@ -46,6 +46,8 @@ class StepDecoder:
     ):
         vocab = self.vocab = engine.vocab
         self.engine, self.request, self.rngs = engine, request, rngs
+        ranges = getattr(request, "pitch_range", {})
+        self.registers = [ranges.get(track) for track in step.tracks]  # resolved by generate
         self.options = request.sampling
         self.step_prompts = [prompts.build(vocab, p, step, request) for p in pieces]
         self.prompts = [sp.tokens for sp in self.step_prompts]
@@ -164,7 +166,7 @@ class StepDecoder:
         """Row v's grammar, told about the notes that ring into the window from bars before it:
         the window drops them, but the polyphony limit must count them (a long note written by
         an earlier step would otherwise let a later step stack notes over it)."""
-        grammar = Grammar(self.vocab, self.prompts[v])
+        grammar = Grammar(self.vocab, self.prompts[v], self.registers)
         for t, ticks in self.step_prompts[v].ring_in:
             grammar.ring_in(t, ticks)
         return grammar

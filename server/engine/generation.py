@@ -18,12 +18,14 @@ import copy
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..language import controls as ctl
 from ..language.grammar import FilledBar
 from ..language.grid import GridNote, LanguageError, bin_velocity, window_from_piece
 from ..language.piece import Note, Piece
+from ..language.registers import RegisterError
+from ..language.registers import resolve as resolve_register
 from ..language.tokens import encode
 from ..language.windows import Mode, Selection, Step, plan
 from . import prompts
@@ -45,6 +47,8 @@ class Request:
     selection: Sequence[Selection]  # 0-based source tracks and bars (see windows.py)
     new_bars: int = 0  # continue only
     controls: Mapping[int, ctl.Controls] = field(default_factory=dict)  # by source track
+    # (pitch_min, pitch_max) by source track, None = measured (language/registers.py)
+    pitch_range: Mapping[int, tuple[int | None, int | None]] = field(default_factory=dict)
     velocity: bool = True
     microtiming: bool = False
     variations: int = 1
@@ -108,6 +112,10 @@ def generate(
             c.validate(vocab)
         except ValueError as e:
             raise GenerationError(f"track {track + 1}: {e}") from None
+    try:
+        request = replace(request, pitch_range=_registers(piece, request))
+    except RegisterError as e:
+        raise GenerationError(str(e)) from None
     work = _working_piece(piece, request)
     steps = _plan(engine, work, len(piece.bars()), request)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
@@ -181,6 +189,24 @@ def _plan(engine: Engine, work: Piece, n_bars: int, request: Request) -> list[St
         f"the selection is too dense for the model's {engine.context_length}-token context "
         f"({last_error}); select fewer tracks"
     )
+
+
+def _registers(piece: Piece, request: Request) -> dict[int, tuple[int, int]]:
+    """Every selected track's hard pitch range, its unset bounds measured from the track's
+    notes outside all of its selected bars (so a range is the same in every window step)."""
+    bars = piece.bars()
+    spans: dict[int, list[tuple[float, float]]] = {}
+    for s in request.selection:
+        lo = bars[s.first_bar].start if s.first_bar < len(bars) else float("inf")
+        hi = bars[s.last_bar].end if s.last_bar < len(bars) else float("inf")
+        spans.setdefault(s.track, []).append((lo, hi))
+    out = {}
+    for track, ranges in spans.items():
+        outside = [n for n in piece.tracks[track].notes
+                   if not any(lo <= n.start < hi for lo, hi in ranges)]  # fmt: skip
+        asked = request.pitch_range.get(track, (None, None))
+        out[track] = resolve_register(piece.tracks[track], outside, *asked)
+    return out
 
 
 def _context_velocities(piece: Piece, selection: Sequence[Selection]) -> dict[int, int]:

@@ -20,7 +20,7 @@ class SamplingOptions:
 
     temperature: float = 1.0
     top_k: int = 0  # 0: no top-k cut
-    top_p: float = 1.0  # 1.0: no nucleus cut
+    top_p: float = 0.95  # nucleus: the far tail of 128 pitches is never drawn; 1.0: no cut
     seed: int | None = None  # None: a fresh random seed (reported back so it can be reused)
     retries: int = 3  # resamples of a bar that comes out unchanged, or empty against density
     retry_temperature: float = 0.1  # added to the temperature on every retry of a bar

@@ -9,6 +9,7 @@ the boolean mask of legal next tokens. What it guarantees for the fill sections:
 - durations inside the track's duration-class range and never past the window end;
 - a hard polyphony limit: with poly_max = k (k below the top level, which means "k or more"),
   no tick of the track ever has more than k sounding notes, counting context notes that ring in;
+- a hard register per track when the caller gives one (registers.py): no pitch outside it;
 - no dead ends: a position, velocity or microtiming token is legal only where a note can follow.
 
 Static parts of the masks are precomputed per state; each step adds at most a few slice writes.
@@ -48,9 +49,16 @@ class _TrackRules:
     whether an allowed note can start there. Recomputed (vectorised) after each added note."""
 
     def __init__(
-        self, counts: np.ndarray, dur_lo: int, dur_hi: int, limit: int | None, shortest: int
+        self,
+        counts: np.ndarray,
+        dur_lo: int,
+        dur_hi: int,
+        limit: int | None,
+        shortest: int,
+        register: tuple[int, int] = (0, 127),
     ):
         self.counts = counts
+        self.low, self.high = register
         self.dur_lo, self.dur_hi = dur_lo, dur_hi  # index range into vocab.durations
         self.limit, self.shortest = limit, shortest
         self.ticks = np.arange(len(counts))
@@ -72,7 +80,14 @@ class _TrackRules:
 
 
 class Grammar:
-    def __init__(self, vocab: Vocabulary, prompt: Sequence[int]):
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        prompt: Sequence[int],
+        registers: Sequence[tuple[int, int] | None] | None = None,
+    ):
+        """`registers`: per window track, the (low, high) pitches its fills may use, inclusive
+        (None: the whole MIDI range)."""
         enc = decode(prompt, vocab)
         if enc.filled or enc.ended:
             raise LanguageError("the prompt must stop before the first <fill>")
@@ -88,12 +103,18 @@ class Grammar:
         dur_class = [duration_class(d, tpq, classes) for d in vocab.durations]
         top = vocab.document["polyphony_levels"]
         self.rules: list[_TrackRules] = []
-        for track, c in zip(window.tracks, enc.controls):
+        registers = list(registers or [])
+        registers += [None] * (len(window.tracks) - len(registers))
+        for track, c, register in zip(window.tracks, enc.controls, registers):
             lo = bisect.bisect_left(dur_class, 0 if c.dur_min is None else c.dur_min)
             hi = bisect.bisect_right(dur_class, classes if c.dur_max is None else c.dur_max)
             limit = c.poly_max if c.poly_max is not None and c.poly_max < top else None
             counts = sounding_counts(track, ticks).astype(np.int32)
-            self.rules.append(_TrackRules(counts, lo, hi, limit, vocab.durations[lo]))
+            if register is not None and not 0 <= register[0] <= register[1] <= 127:
+                raise LanguageError(f"register {register} is not a range of MIDI pitches")
+            self.rules.append(
+                _TrackRules(counts, lo, hi, limit, vocab.durations[lo], register or (0, 127))
+            )
         self._build_static_masks()
         self.default_vel = default_velocity_bin(vocab)
         self.kind = FILL
@@ -152,9 +173,12 @@ class Grammar:
             m[self.pos0 + first : self.pos0 + self.ticks] = can
 
     def _note_tokens(self, m: np.ndarray) -> None:
-        """Mark the pitches above the last one at this onset, if another note fits here."""
-        if self.last_pitch < 127 and self.rules_now.can_start[self.start + self.tick]:
-            m[self.pitch0 + self.last_pitch + 1 : self.pitch0 + 128] = True
+        """Mark the pitches above the last one at this onset inside the track's register, if
+        another note fits here."""
+        rules = self.rules_now
+        lo = max(self.last_pitch + 1, rules.low)
+        if lo <= rules.high and rules.can_start[self.start + self.tick]:
+            m[self.pitch0 + lo : self.pitch0 + rules.high + 1] = True
 
     # -- the interface ----------------------------------------------------------------------
     def mask(self) -> np.ndarray:
