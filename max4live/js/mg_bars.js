@@ -78,14 +78,14 @@ function barAt(meters, t) {
 function barsCovering(meters, start, end) {
   var first = barAt(meters, Math.max(0, start));
   if (!(end > start + EPS)) return { first: first, last: first };
-  var last = barAt(meters, end - EPS);
-  return { first: first, last: last };
+  return { first: first, last: Math.max(first, barsToReach(meters, end)) };
 }
 
-/** How many bars it takes to reach time t (at least 1). */
+/** How many bars it takes to reach time t: the last bar that starts before t (at least 1). */
 function barsToReach(meters, t) {
   if (t <= EPS) return 1;
-  return barAt(meters, t - EPS);
+  var bar = barAt(meters, t);
+  return barStart(meters, bar) >= t - EPS ? Math.max(1, bar - 1) : bar;
 }
 
 exports.EPS = EPS;
