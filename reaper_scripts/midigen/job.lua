@@ -163,7 +163,7 @@ function Job:_on_refused(r, now)
   local phase, code = self.phase, r.code
   if code == "not_finished" or (code == "job_in_use" and phase ~= "upload") then
     return -- our probe while it runs, or a /generate that arrived twice
-  elseif phase == "cancelling" and code == "unknown_job" then
+  elseif phase == "cancelling" then -- over already, or our token went to a newer instance
     return self:_finish({ kind = "cancelled", reason = self.cancel_reason })
   elseif phase == "upload" and (code == "upload_incomplete" or code == "no_upload")
       and self.uploads < self.limits.upload_tries then

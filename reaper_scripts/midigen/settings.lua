@@ -18,6 +18,7 @@ settings.JOB = {
   { key = "continue_bars", default = 0, kind = "int", lo = 0, hi = 64, label = "Continue: bars (0 = as selected)" },
   { key = "timeout", default = 300, kind = "number", lo = 0.01, hi = 3600, label = "Timeout (s)" },
   { key = "server_command", default = "midigen-server --port 9000", kind = "string", label = "Server command" },
+  { key = "start_wait", default = 30, kind = "number", lo = 1, hi = 600, label = "Wait for a started server (s)" },
 }
 
 settings.TRACK = {
@@ -26,6 +27,9 @@ settings.TRACK = {
   { key = "poly_max", default = -1, kind = "int", lo = -1, hi = 10, label = "Polyphony max (-1 any)" },
   { key = "dur_min", default = -1, kind = "int", lo = -1, hi = 5, label = "Duration min 0-5 (-1 any)" },
   { key = "dur_max", default = -1, kind = "int", lo = -1, hi = 5, label = "Duration max 0-5 (-1 any)" },
+  -- The register (protocol 2 only; a protocol 1 server ignores it).
+  { key = "pitch_min", default = -1, kind = "int", lo = -1, hi = 127, label = "Lowest pitch 0-127 (-1 any)" },
+  { key = "pitch_max", default = -1, kind = "int", lo = -1, hi = 127, label = "Highest pitch 0-127 (-1 any)" },
 }
 
 --- One value from text, or nil and a message naming the setting and its range.
@@ -91,6 +95,20 @@ function settings.dialog(fields, values)
     current[i] = tostring(values[f.key])
   end
   return table.concat(captions, ","), table.concat(current, ",")
+end
+
+-- Pairs of track controls that must not cross, when both are set.
+local PAIRS = { { "poly_min", "poly_max" }, { "dur_min", "dur_max" }, { "pitch_min", "pitch_max" } }
+
+--- nil when the track controls are consistent, else a message naming the crossed pair.
+function settings.check_track(values)
+  for _, pair in ipairs(PAIRS) do
+    local lo, hi = values[pair[1]], values[pair[2]]
+    if lo and hi and lo >= 0 and hi >= 0 and lo > hi then
+      return ("%s (%d) is above %s (%d)"):format(pair[1], lo, pair[2], hi)
+    end
+  end
+  return nil
 end
 
 --- Per-track controls as stored text "density=5 poly_max=3" and back.

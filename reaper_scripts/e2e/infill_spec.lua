@@ -1,0 +1,150 @@
+-- The real scripts, under lua5.4 with the fake REAPER, talking OSC over UDP to a real
+-- midigen-server on MIDIGEN_TEST_PORT (tests/test_reaper_e2e.py starts it).
+package.path = "./?.lua;" .. package.path
+local harness = require("spec.fake.harness")
+local project = require("e2e.project")
+
+local INFILL = "midigen - Infill selected bars.lua"
+
+local function console(fake)
+  return harness.console(fake)
+end
+
+describe("Infill selected bars", function()
+  it("writes only inside the selected bars of the selected track, bar by bar, with one undo point", function()
+    local fake = project.new({ 16, 24 }, { variations = 1 }) -- bars 5-6, after the tempo change
+    local before = { project.fingerprint(fake, 2), project.fingerprint(fake, 3), project.fingerprint(fake, 4) }
+    local _, outside_before = project.split(fake, 1, 16, 24)
+    harness.run(fake, INFILL)
+    local text = console(fake)
+    assert.truthy(text:find("done: infill bars 5%-6"), text)
+    -- other tracks and the piano outside bars 5-6 are untouched
+    assert.are.same(before, { project.fingerprint(fake, 2), project.fingerprint(fake, 3), project.fingerprint(fake, 4) })
+    local inside, outside = project.split(fake, 1, 16, 24)
+    assert.are.same(outside_before, outside)
+    assert.is_true(#inside > 0, "no notes were written: " .. text)
+    for _, n in ipairs(fake:notes(1)) do
+      if n.start >= 16 and n.start < 24 then
+        assert.is_true(n.finish <= 24 + 1e-9, "a written note rings past the selection")
+      end
+    end
+    -- streamed: inserts in more than one tick, all before the undo point closed
+    local ticks = {}
+    for _, ins in ipairs(fake.inserts) do
+      ticks[ins.tick] = true
+      assert.is_true(ins.qn >= 16 and ins.qn < 24)
+    end
+    local distinct = 0
+    for _ in pairs(ticks) do distinct = distinct + 1 end
+    assert.is_true(distinct >= 2, "all bars were written in one tick")
+    assert.are.equal(1, #fake.undo)
+    assert.are.same({ "midigen: infill bars 5-6", -1 }, { fake.undo[1].label, fake.undo[1].flags })
+    assert.is_true(fake.undo[1].closed >= fake.inserts[#fake.inserts].tick)
+    assert.is_true(fake.slowest < harness.TICK, ("a call took %.1f ms"):format(fake.slowest * 1000))
+    print(("\n[e2e] infill: %d ticks, %d notes, slowest call %.2f ms"):format(fake.tick, #inside, fake.slowest * 1000))
+  end)
+
+  it("puts K variations in K new takes of the item, the first made active", function()
+    local fake = project.new({ 16, 20 }, { variations = 3 })
+    local original = project.fingerprint(fake, 1)
+    harness.run(fake, INFILL)
+    assert.truthy(console(fake):find("done:"), console(fake))
+    local item = fake.tracks[1].items[1]
+    assert.are.equal(4, #item.takes) -- the original and 3 variations
+    assert.are.same({ "", "midigen 1", "midigen 2", "midigen 3" }, { item.takes[1].name, item.takes[2].name, item.takes[3].name, item.takes[4].name })
+    assert.are.equal(2, item.active)
+    for _, n in ipairs(fake:notes(1, true)) do
+      if n.take == 1 then
+        assert.truthy(original:find(("%.4f"):format(n.start), 1, true))
+      end
+    end
+    assert.are.equal(1, #fake.undo)
+  end)
+
+  it("writes a new item when the selected track has none there", function()
+    local fake = project.new({ 38, 44 }, {}) -- bars 11-12 (3/4)
+    fake.tracks[1].items = {}
+    fake.tracks[4].muted = false
+    harness.run(fake, INFILL)
+    assert.truthy(console(fake):find("done: infill bars 11%-12"), console(fake))
+    local items = fake.tracks[1].items
+    assert.are.equal(1, #items)
+    assert.are.same({ 38, 44 }, { items[1].start_qn, items[1].end_qn })
+  end)
+
+  it("changes nothing and shows the server's text when it refuses the job", function()
+    local fake = project.new({ 16, 24 }, {})
+    -- a register upside down, as a hand-edited project could hold (Settings refuses it)
+    fake.project_ext["midigen/track:" .. fake.tracks[1].guid] = "pitch_min=72 pitch_max=48"
+    local before = project.fingerprint(fake, 1, true)
+    harness.run(fake, INFILL)
+    assert.are.equal(1, #fake.alerts, harness.console(fake))
+    assert.truthy(fake.alerts[1].text:find("pitch_min"), fake.alerts[1].text)
+    assert.truthy(fake.alerts[1].text:find("Nothing was written"))
+    assert.are.equal(before, project.fingerprint(fake, 1, true))
+    assert.are.equal(0, #fake.undo)
+  end)
+
+  it("takes streamed bars out again on cancel", function()
+    local fake = project.new({ 0, 32 }, { variations = 1 }) -- 8 bars: long enough to cancel
+    local before = project.fingerprint(fake, 1, true)
+    local cancelled_at
+    harness.run(fake, INFILL, function(tick)
+      if not cancelled_at and #fake.inserts > 0 then
+        cancelled_at = tick
+        harness.start(fake, "midigen - Cancel.lua")
+      end
+    end)
+    assert.is_truthy(cancelled_at, "no bar arrived to cancel after")
+    assert.are.equal(before, project.fingerprint(fake, 1, true))
+    assert.are.equal(0, #fake.undo)
+    assert.truthy(console(fake):find("cancelled; nothing was written"), console(fake))
+  end)
+
+  it("times out, takes its bars out, and says so", function()
+    local fake = project.new({ 0, 32 }, { timeout = 0.5 })
+    local before = project.fingerprint(fake, 1, true)
+    harness.run(fake, INFILL)
+    assert.are.equal(before, project.fingerprint(fake, 1, true))
+    assert.are.equal(0, #fake.undo)
+    assert.truthy(console(fake):find("timed out after 0.5 s; nothing was written"), console(fake))
+  end)
+
+  it("a second run replaces the running job: its bars go, the new job's stay", function()
+    local fake = project.new({ 16, 32 }, {})
+    local started
+    harness.run(fake, INFILL, function()
+      if not started and #fake.inserts > 0 then
+        started = #fake.inserts
+        harness.start(fake, INFILL)
+      end
+    end)
+    local text = console(fake)
+    assert.truthy(text:find("replaced by a newer job; nothing was written"), text)
+    assert.truthy(text:find("done: infill bars 5%-8"), text)
+    assert.are.equal(1, #fake.undo)
+  end)
+end)
+
+describe("Continue and Loop", function()
+  it("Continue writes the bars after the selection", function()
+    local fake = project.new({ 0, 16 }, { continue_bars = 2 })
+    local _, outside_before = project.split(fake, 1, 16, 24)
+    harness.run(fake, "midigen - Continue.lua")
+    assert.truthy(console(fake):find("done: continue bars 5%-6"), console(fake))
+    local inside, outside = project.split(fake, 1, 16, 24)
+    assert.are.same(outside_before, outside)
+    assert.is_true(#inside > 0)
+    assert.are.equal("midigen: continue bars 5-6", fake.undo[1].label)
+  end)
+
+  it("Loop rewrites the selected bars", function()
+    local fake = project.new({ 0, 8 }, {})
+    local _, outside_before = project.split(fake, 1, 0, 8)
+    harness.run(fake, "midigen - Loop.lua")
+    assert.truthy(console(fake):find("done: loop bars 1%-2"), console(fake))
+    local _, outside = project.split(fake, 1, 0, 8)
+    assert.are.same(outside_before, outside)
+    assert.are.equal("midigen: loop bars 1-2", fake.undo[1].label)
+  end)
+end)

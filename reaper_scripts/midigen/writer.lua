@@ -1,0 +1,212 @@
+--[[
+Writes streamed bars into the project, and takes them out again if the job does not finish.
+
+Only the selected tracks and bars are written (plan.region, plan.targets). With one variation
+the bars are rewritten in place, in the MIDI item that covers them or a new item made for them;
+with K variations each gets a new take of that item (named "midigen 1".."midigen K", the first
+made active), so the alternatives are auditioned the REAPER way, by switching takes.
+
+Each bar is written as it arrives: its old notes removed, the new ones inserted, one MIDI_Sort
+for the take, all inside PreventUIRefresh. Before an item is first touched its state chunk is
+saved: revert() restores those chunks and deletes the items made here, so a failed, timed-out,
+cancelled or replaced job leaves the project as it was. commit() closes the job with a single
+undo point; the streamed edits before it belong to that point.
+]]
+
+local notes = require("midigen.notes")
+
+local Writer = {}
+Writer.__index = Writer
+
+local EPS = 1e-6
+local DRUM_CHANNEL = 9
+
+function Writer.new(proj, plan)
+  local self = setmetatable({}, Writer)
+  self.proj, self.plan = proj, plan
+  self.variations = plan.request.variations
+  self.saved = {} -- { item, chunk } in the order first touched
+  self.created = {} -- { track, item }
+  self.takes = {} -- "variation:wire track" -> take
+  self.tracks = {} -- wire track -> { track, item, original }
+  self.notes_written, self.bars_written = 0, 0
+  return self
+end
+
+local function find_track(proj, guid)
+  for i = 0, reaper.CountTracks(proj) - 1 do
+    local track = reaper.GetTrack(proj, i)
+    if reaper.GetTrackGUID(track) == guid then
+      return track
+    end
+  end
+  return nil
+end
+
+local function item_span(proj, item)
+  local pos = reaper.GetMediaItemInfo_Value(item, "D_POSITION")
+  local len = reaper.GetMediaItemInfo_Value(item, "D_LENGTH")
+  return reaper.TimeMap2_timeToQN(proj, pos), reaper.TimeMap2_timeToQN(proj, pos + len)
+end
+
+-- Removes the notes of `take` that start inside [a, b) (project quarter notes).
+local function clear(take, a, b)
+  local _, count = reaper.MIDI_CountEvts(take)
+  for i = count - 1, 0, -1 do
+    local _, _, _, ppq = reaper.MIDI_GetNote(take, i)
+    local qn = reaper.MIDI_GetProjQNFromPPQPos(take, ppq)
+    if qn >= a - EPS and qn < b - EPS then
+      reaper.MIDI_DeleteNote(take, i)
+    end
+  end
+end
+
+-- Copies every note and CC of `from` into the empty take `to` (same item, same positions).
+local function copy_events(from, to)
+  local _, note_count, cc_count = reaper.MIDI_CountEvts(from)
+  for i = 0, note_count - 1 do
+    local _, sel, muted, a, b, chan, pitch, vel = reaper.MIDI_GetNote(from, i)
+    reaper.MIDI_InsertNote(to, sel, muted, a, b, chan, pitch, vel, true)
+  end
+  for i = 0, cc_count - 1 do
+    local _, sel, muted, ppq, chanmsg, chan, msg2, msg3 = reaper.MIDI_GetCC(from, i)
+    reaper.MIDI_InsertCC(to, sel, muted, ppq, chanmsg, chan, msg2, msg3)
+  end
+  reaper.MIDI_Sort(to)
+end
+
+-- The item that will hold track `wire`'s bars; saves every item it may change first.
+function Writer:_prepare_track(wire)
+  local entry = self.tracks[wire]
+  if entry then
+    return entry
+  end
+  local proj, a, b = self.proj, self.plan.region[1], self.plan.region[2]
+  local track = find_track(proj, self.plan.targets[wire])
+  if not track then
+    return nil
+  end
+  entry = { track = track }
+  local overlapping = {}
+  for i = 0, reaper.CountTrackMediaItems(track) - 1 do
+    local item = reaper.GetTrackMediaItem(track, i)
+    local take = reaper.GetActiveTake(item)
+    local ia, ib = item_span(proj, item)
+    if take and reaper.TakeIsMIDI(take) and ia < b - EPS and ib > a + EPS then
+      local _, chunk = reaper.GetItemStateChunk(item, "", false)
+      self.saved[#self.saved + 1] = { item = item, chunk = chunk }
+      overlapping[#overlapping + 1] = item
+      if not entry.item and ia <= a + EPS and ib >= b - EPS then
+        entry.item, entry.original = item, take
+      end
+    end
+  end
+  if not entry.item then
+    entry.item = reaper.CreateNewMIDIItemInProj(track, a, b, true)
+    entry.fresh = reaper.GetActiveTake(entry.item)
+    self.created[#self.created + 1] = { track = track, item = entry.item }
+  end
+  if self.variations == 1 then
+    for _, item in ipairs(overlapping) do -- the old notes of partly covering items go too
+      if item ~= entry.item then
+        local take = reaper.GetActiveTake(item)
+        clear(take, a, b)
+        reaper.MIDI_Sort(take)
+      end
+    end
+  end
+  self.tracks[wire] = entry
+  return entry
+end
+
+-- The take variation `v` of track `wire` is written into.
+function Writer:_take(v, wire)
+  local k = v .. ":" .. wire
+  if self.takes[k] then
+    return self.takes[k]
+  end
+  local entry = self:_prepare_track(wire)
+  if not entry then
+    return nil
+  end
+  local take
+  if self.variations == 1 then
+    take = entry.original or entry.fresh
+  else
+    for n = 1, self.variations do -- all K takes at once, so their order is 1..K
+      local t
+      if n == 1 and entry.fresh then
+        t = entry.fresh
+      else
+        t = reaper.AddTakeToMediaItem(entry.item)
+        reaper.SetMediaItemTake_Source(t, reaper.PCM_Source_CreateFromType("MIDI"))
+        if entry.original then
+          copy_events(entry.original, t)
+        end
+      end
+      reaper.GetSetMediaItemTakeInfo_String(t, "P_NAME", "midigen " .. n, true)
+      self.takes[n .. ":" .. wire] = t
+    end
+    reaper.SetActiveTake(self.takes["1:" .. wire])
+    take = self.takes[k]
+  end
+  self.takes[k] = take
+  return take
+end
+
+--- Writes one streamed bar (a job "bar" event: piece quarter notes) into its take.
+function Writer:write_bar(ev)
+  local plan = self.plan
+  local a, b = plan.region[1], plan.region[2]
+  local bar_a = math.max(a, ev.start + plan.origin)
+  local bar_b = math.min(b, ev.finish + plan.origin)
+  if bar_a >= b or bar_b <= a or not plan.targets[ev.track] then
+    return 0 -- outside what the user selected: never written
+  end
+  reaper.PreventUIRefresh(1)
+  local take = self:_take(ev.variation, ev.track)
+  if not take then
+    reaper.PreventUIRefresh(-1)
+    return 0
+  end
+  clear(take, bar_a, bar_b)
+  local channel = plan.piece.tracks[ev.track].drum and DRUM_CHANNEL or 0
+  local list = notes.to_project(ev.notes, plan.origin, bar_a, b)
+  for _, n in ipairs(list) do
+    local ppq_a = reaper.MIDI_GetPPQPosFromProjQN(take, n.start)
+    local ppq_b = reaper.MIDI_GetPPQPosFromProjQN(take, n.start + n.duration)
+    reaper.MIDI_InsertNote(take, false, false, ppq_a, ppq_b, channel, n.pitch, n.velocity, true)
+  end
+  reaper.MIDI_Sort(take)
+  reaper.PreventUIRefresh(-1)
+  reaper.UpdateArrange()
+  self.notes_written = self.notes_written + #list
+  self.bars_written = self.bars_written + 1
+  return #list
+end
+
+--- The job finished: one undo point named after it holds everything written.
+function Writer:commit()
+  reaper.Undo_BeginBlock2(self.proj)
+  for _, entry in pairs(self.tracks) do
+    reaper.UpdateItemInProject(entry.item)
+  end
+  reaper.Undo_EndBlock2(self.proj, self.plan.label, -1)
+  reaper.UpdateArrange()
+end
+
+--- The job did not finish: the project goes back to how it was before the first bar.
+function Writer:revert()
+  reaper.PreventUIRefresh(1)
+  for i = #self.saved, 1, -1 do
+    reaper.SetItemStateChunk(self.saved[i].item, self.saved[i].chunk, false)
+  end
+  for _, c in ipairs(self.created) do
+    reaper.DeleteTrackMediaItem(c.track, c.item)
+  end
+  reaper.PreventUIRefresh(-1)
+  reaper.UpdateArrange()
+  self.saved, self.created, self.takes, self.tracks = {}, {}, {}, {}
+end
+
+return Writer
