@@ -6,6 +6,7 @@ generated from protocol.py so the contract cannot drift from the code; a test co
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -77,11 +78,12 @@ def reference_markdown() -> str:
     for title, incoming in (("Client to server", True), ("Server to client", False)):
         out += [f"#### {title}", ""]
         for cls in (c for c in MESSAGES if c.incoming == incoming):
-            out += [f"##### `{cls.address}` `{signature(cls)}`", "", cls.__doc__.strip(), ""]
+            doc = inspect.cleandoc(cls.__doc__)
+            out += [f"##### `{cls.address}` `{signature(cls)}`", "", doc, ""]
             out += ["| argument | type | range | meaning |", "|---|---|---|---|"]
             out += _rows(cls) + [""]
     out += ["### Limits", "", "| limit | value | note |", "|---|---|---|"]
-    out += [f"| {name} | {value:,} | {note} |" for name, value, note in LIMITS]
+    out += [f"| {name} | {value} | {note} |" for name, value, note in LIMITS]
     out += ["", "### Error codes", "", "| code | meaning |", "|---|---|"]
     out += [f"| `{c.name}` | {c.value} |" for c in ErrorCode]
     return "\n".join(out + ["", END])
