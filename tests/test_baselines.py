@@ -1,0 +1,186 @@
+"""The yardstick of issue 15: phrase tasks (training/phrase_tasks.py), the baselines
+(training/baselines.py), the measures (training/musicality.py) and the comparison
+(training/compare.py), on hand-built pieces whose answers are known, and the tiny random bundle
+for the model's column (its music means nothing; that it is measured beside the baselines on the
+same tasks does)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from midigen.server.engine.sampling import SamplingOptions
+from midigen.server.language import vocab as vocab_mod
+from midigen.server.language.piece import Note, Piece, TimeSignature, Track
+from training import baselines, compare, musicality, phrase_tasks
+from training.phrase_tasks import PhraseTask
+
+VOCAB = vocab_mod.load()
+# one bar of a C major arpeggio, with four velocities
+PATTERN = ((0.0, 60, 80), (1.0, 64, 90), (2.0, 67, 100), (3.0, 72, 70))
+
+
+def bars_of(pattern, bars, transpose=0, start_bar=0) -> list[Note]:
+    return [Note(4.0 * b + t, p + transpose, 1.0, v)
+            for b in range(start_bar, start_bar + bars) for t, p, v in pattern]  # fmt: skip
+
+
+def piece_of(*tracks: list[Note], bars: int = 12) -> Piece:
+    return Piece(
+        tracks=[Track(program=0, name=f"t{i}", notes=sorted(n)) for i, n in enumerate(tracks)],
+        time_signatures=[(0.0, TimeSignature(4, 4))],
+        length=4.0 * bars,
+    )
+
+
+def task_of(piece: Piece, track: int = 0, first: int = 4) -> PhraseTask:
+    return PhraseTask("test/piece", piece, track, first, first + 3)
+
+
+@pytest.fixture
+def steady() -> PhraseTask:
+    """Twelve identical bars: the hole (bars 4-7) is the bar before it, four times."""
+    return task_of(piece_of(bars_of(PATTERN, 12)))
+
+
+def test_repeat_of_identical_bars_scores_as_the_original(steady):
+    notes = baselines.repeat_previous(steady, np.random.default_rng(0))
+    assert notes == steady.original()
+    m = musicality.measure(steady, notes, VOCAB)
+    assert m["pc_correlation"] == pytest.approx(1.0)
+    assert m["onset_overlap"] == 1.0
+    assert m["in_key"] == 1.0 and m["key"] == "0 major"
+    assert m["notes_generated"] == m["notes_original"] == [4, 4, 4, 4]
+    assert m["outside_range"] == 0 and not m["poly_violation"]
+    assert all(abs(level - m["density_request"]) <= 1 for level in m["density_levels"])
+    assert m["velocities_distinct"] == 4
+
+
+def test_a_transposed_phrase_scores_lower(steady):
+    moved = [Note(n.start + 0.5, n.pitch + 1, n.duration, 64) for n in steady.original()]
+    m = musicality.measure(steady, moved, VOCAB)
+    assert m["pc_correlation"] < 0.5
+    assert m["in_key"] < 0.5  # C# E# G# C#: only E# (F) is in C major
+    assert m["onset_overlap"] == 0.0  # off-beat: no position the original uses
+    assert m["outside_range"] == 4  # the C#5s, above the part's C5
+    assert m["velocities_distinct"] == 1 and m["velocity_std"] == 0.0
+
+
+def test_the_previous_bar_is_the_one_repeated():
+    """Bar 3 differs from the others: the repeat must copy it, not another bar."""
+    notes = bars_of(PATTERN, 12, start_bar=0)
+    notes = [n for n in notes if not 12.0 <= n.start < 16.0] + bars_of(PATTERN, 1, 2, 3)
+    task = task_of(piece_of(notes))
+    out = baselines.repeat_previous(task, np.random.default_rng(0))
+    assert sorted({n.pitch for n in out}) == [62, 66, 69, 74]
+    assert [n.start for n in out[:4]] == [16.0, 17.0, 18.0, 19.0]
+
+
+def test_random_notes_stay_in_the_range_on_the_grid():
+    low_part = bars_of(((0.0, 40, 80), (2.0, 52, 60), (2.5, 47, 90)), 12)
+    task = task_of(piece_of(low_part))
+    for seed in range(5):
+        notes = baselines.random_in_range(task, np.random.default_rng(seed))
+        lo, hi = task.span
+        assert all(40 <= n.pitch <= 52 and lo <= n.start < hi for n in notes)
+        assert all((n.start * 4) == int(n.start * 4) for n in notes)  # 16th grid
+        assert len(notes) == 12  # 3 notes in every bar with notes outside the hole
+        assert {n.velocity for n in notes} <= {80, 60, 90}
+        assert musicality.measure(task, notes, VOCAB)["outside_range"] == 0
+    same = baselines.random_in_range(task, np.random.default_rng(3))
+    assert same == baselines.random_in_range(task, np.random.default_rng(3))
+
+
+def test_other_bars_are_copied_from_outside_the_hole():
+    notes = [Note(4.0 * b, 50 + b, 1.0) for b in range(12)]  # one pitch per bar
+    task = task_of(piece_of(notes))
+    out = baselines.other_bars(task, np.random.default_rng(1))
+    assert len(out) == 4
+    assert [n.start for n in out] == [16.0, 20.0, 24.0, 28.0]
+    assert all(n.pitch - 50 not in task.bars for n in out)
+
+
+def test_key_finding_and_scales():
+    for tonic in (0, 7, 9):
+        for mode, ref in (("major", musicality.MAJOR_PROFILE), ("minor", musicality.MINOR_PROFILE)):
+            assert musicality.key_of(np.roll(np.array(ref), tonic)) == (tonic, mode)
+    assert musicality.key_of(np.zeros(12)) is None
+    assert musicality.scale_of((9, "minor")) == musicality.scale_of((0, "major"))
+
+
+def test_polyphony_counts_ringing_notes_and_flags_chords(steady):
+    ring = [Note(14.0, 48, 3.0)]  # from bar 3 into the hole's first beat
+    assert musicality.max_sounding(ring + [Note(16.0, 60, 1.0)], 16.0, 32.0) == 2
+    assert musicality.max_sounding(ring, 20.0, 32.0) == 0
+    chords = [Note(16.0 + k, p, 1.0) for k in range(4) for p in (60, 64)]  # dyads
+    m = musicality.measure(steady, chords, VOCAB)
+    assert m["poly_max"] == 1 and m["poly_violation"]
+
+
+def test_density_of_empty_bars_is_off_the_request(steady):
+    m = musicality.measure(steady, [], VOCAB)
+    assert m["density_levels"] == [1, 1, 1, 1] and m["density_request"] >= 3
+    assert m["pc_correlation"] is None and m["onset_overlap"] is None
+    s = musicality.summarize([m])
+    assert s["density_within_1"] == 0.0 and s["empty_bars"] == 1.0 and s["notes_ratio"] == 0.0
+
+
+def test_median_density_track_is_chosen():
+    sparse = [Note(4.0 * b, 40, 4.0) for b in range(12)]
+    busy = [Note(b / 2, 72, 0.5) for b in range(96)]
+    drums = [Note(b / 2, 36, 0.25) for b in range(96)]
+    piece = piece_of(busy, bars_of(PATTERN, 12), sparse, drums)
+    piece.tracks[3].is_drum = True
+    assert phrase_tasks.median_density_track(piece) == 1
+    piece.tracks[1].notes = []
+    assert phrase_tasks.median_density_track(piece) == 2  # lower of two
+
+
+def test_holes_need_the_part_on_both_sides():
+    late = bars_of(PATTERN, 6, start_bar=6)  # silent in bars 0-5
+    starts = phrase_tasks.hole_starts(piece_of(late, bars=16), 0, VOCAB)
+    # the hole must hold notes, with notes in the 4 bars before and after it
+    assert starts == [7]
+    assert phrase_tasks.hole_starts(piece_of(bars_of(PATTERN, 12)), 0, VOCAB) == list(range(1, 8))
+
+
+def test_task_selection_is_deterministic():
+    items = [(f"test/{i}", piece_of(bars_of(PATTERN, 10 + i))) for i in range(6)]
+    first = phrase_tasks.choose(items, 4, 0, VOCAB)
+    again = phrase_tasks.choose(items, 4, 0, VOCAB)
+    other = phrase_tasks.choose(items, 4, 1, VOCAB)
+    key = [(t.work, t.track, t.bars) for t in first]
+    assert key == [(t.work, t.track, t.bars) for t in again]
+    assert key != [(t.work, t.track, t.bars) for t in other]
+    assert len({t.work for t in first}) == 4  # one per piece while pieces last
+    assert len(phrase_tasks.choose(items, 9, 0, VOCAB)) == 9  # a second pass
+
+
+def test_compare_puts_the_model_beside_the_baselines(engine, tmp_path):
+    items = [(f"test/{i}", piece_of(bars_of(PATTERN, 12), bars_of(PATTERN, 12, -12)))
+             for i in range(2)]  # fmt: skip
+    options = SamplingOptions(max_bar_tokens=24)
+    report = compare.run(engine, items, 2, 2, engine.vocab, options, tmp_path / "rolls")
+    names = [compare.MODEL, *baselines.BASELINES, compare.ORIGINAL]
+    assert list(report["generators"]) == names
+    tasks = {n: [(r["seed"], r["work"], r["bars"]) for r in report["records"][n]] for n in names}
+    assert len(tasks[compare.MODEL]) == 4 and all(t == tasks[compare.MODEL] for t in tasks.values())
+    original = report["generators"][compare.ORIGINAL]
+    assert original["pc_correlation"] == pytest.approx(1.0) and original["notes_ratio"] == 1.0
+    register = None if musicality.registers is None else 0  # the grammar's hard limit
+    assert report["generators"][compare.MODEL]["outside_register"] == register
+    assert report["generations"] == 4 and report["model_ms_per_bar"] > 0
+    lines = compare.table(report)
+    assert len(lines) == 2 + len(compare.ROWS) and all(line.count("|") == 7 for line in lines)
+    assert len(list((tmp_path / "rolls").glob("*.png"))) == 2 * 3
+    json.dumps(report)
+
+
+def test_cli_refuses_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        compare.main(["--split", "nonsense"])
+    with pytest.raises(SystemExit):
+        compare.main(["--split", "pop909-test", "--tasks", "0"])
+    assert "at least 1" in capsys.readouterr().err
