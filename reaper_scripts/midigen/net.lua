@@ -18,7 +18,7 @@ Install it once with ReaPack:
   3. Run this action again.]]
 
 --- The LuaSocket module, or nil and the message telling the user how to install it.
---- `resource_path` is reaper.GetResourcePath() (nil outside REAPER).
+--- `resource_path` is REAPER's resource folder (GetResourcePath; nil outside REAPER).
 function net.load_socket(resource_path)
   local ok, socket = pcall(require, "socket")
   if ok then
