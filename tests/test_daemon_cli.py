@@ -37,8 +37,13 @@ def liblo_or_skip():
 
 
 def server(*args, timeout=60):
+    """midigen-server on a free port unless the test names one: the suite must pass while the
+    user's own server (make serve) holds the default port."""
+    args = [str(a) for a in args]
+    if "--port" not in args:
+        args += ["--port", "0"]
     return subprocess.run(
-        [str(SERVER), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=ENV
+        [str(SERVER), *args], capture_output=True, text=True, timeout=timeout, env=ENV
     )
 
 
@@ -169,46 +174,50 @@ def test_port_in_use_is_one_line(bundle):
 def test_liblo_peers_drive_a_whole_job(running, oscdump):
     proc, startup, port = running
     assert re.match(
-        r"midigen-server \S+: model tiny-bundle on cpu, OSC protocol 1 on udp ", startup
+        r"midigen-server \S+: model tiny-bundle on cpu, OSC protocol 2 on udp ", startup
     )
     me, dump = oscdump
 
     oscsend(port, "/midigen/ping", "i", me)
     _, line = dump.wait(r"/midigen/pong ")
     address, args = parse(line)
-    assert args[:4] == [1, args[1], "tiny-bundle", "cpu"]
+    assert args[:4] == [2, args[1], "tiny-bundle", "cpu"]
+    oscsend(port, "/midigen/hello", "iis", 2, me, "liblo0123456789")
+    _, line = dump.wait(r"/midigen/welcome ")
+    token = parse(line)[1][0]
 
-    # 2 tracks x 2 bars of 4/4; 3 notes on track 1
-    oscsend(port, "/midigen/upload/begin", "iiiif", me, 1, 2, 2, 96.0)
-    oscsend(port, "/midigen/upload/track", "iiiiis", me, 1, 1, 33, 0, "Bass line")
-    oscsend(port, "/midigen/upload/track", "iiiiis", me, 1, 2, 0, 1, "Drums")
-    notes = [36, 0.0, 1.0, 100, 43, 1.0, 0.5, 90, 36, 4.0, 2.0, 80]
-    oscsend(port, "/midigen/upload/notes", "iii" + "iffi" * 3, me, 1, 1, *notes)
-    oscsend(port, "/midigen/upload/end", "iii", me, 1, 3)
+    # 2 tracks x 2 bars of 4/4; 3 notes on track 1 in one chunk (times in ticks, 96 a quarter)
+    oscsend(port, "/midigen/upload/begin", "iiiif", token, 1, 2, 2, 96.0)
+    oscsend(port, "/midigen/upload/track", "iiiiis", token, 1, 1, 33, 0, "Bass line")
+    oscsend(port, "/midigen/upload/track", "iiiiis", token, 1, 2, 0, 1, "Drums")
+    notes = [36, 0, 96, 100, 43, 96, 48, 90, 36, 384, 192, 80]
+    oscsend(port, "/midigen/upload/notes", "iiii" + "iiii" * 3, token, 1, 1, 1, *notes)
+    oscsend(port, "/midigen/upload/end", "iiiiii", token, 1, 2, 0, 1, 3)
     _, line = dump.wait(r"/midigen/uploaded ")
     assert parse(line) == ("/midigen/uploaded", [1, 3])
 
-    sel = [1, 2, 2, -1, 3, -1, 1, -1, -1]  # track 1, bar 2, density 3, one voice
-    oscsend(port, "/midigen/generate", "iisiffiii" + "i" * 9, me, 1, "infill", 1, 1.0, 1.0, 7, 1, 0,
-            *sel)  # fmt: skip
-    end, line = dump.wait(r"/midigen/(done|error) ", 60)
+    sel = [1, 2, 2, -1, 3, -1, 1, -1, -1, -1, -1]  # track 1, bar 2, density 3, one voice
+    oscsend(port, "/midigen/generate", "iiisiffiii" + "i" * 11, token, 1, 1, "infill", 1, 1.0,
+            1.0, 7, 1, 0, *sel)  # fmt: skip
+    end, line = dump.wait(r"/midigen/(done|failed|refused) ", 60)
     replies = [parse(x) for x in dump.lines[: end + 1]]
     assert line.split()[1] == "/midigen/done", replies[-3:]
     notes = [r[1][4:] for r in replies if r[0] == "/midigen/notes"]
     bars = [r[1] for r in replies if r[0] == "/midigen/bar"]
-    assert len(bars) == 1 and bars[0][:4] == [1, 1, 1, 2] and bars[0][5:] == [4.0, 8.0]
+    assert len(bars) == 1 and bars[0][:4] == [1, 1, 1, 2] and bars[0][5:] == [384, 768]
     flat = [x for chunk in notes for x in chunk]
     assert len(flat) == 4 * bars[0][4]
     for pitch, start, duration, velocity in zip(*[iter(flat)] * 4):
-        assert 0 <= pitch <= 127 and 4.0 <= start < 8.0 and duration > 0 and 1 <= velocity <= 127
+        assert 0 <= pitch <= 127 and 384 <= start < 768 and duration > 0 and 1 <= velocity <= 127
     done = [r[1] for r in replies if r[0] == "/midigen/done"][0]
     assert done[:3] == [1, 1, 1] and done[-1] == 7  # job, variations, bars ... seed
 
     since = len(dump.lines)
-    oscsend(port, "/midigen/upload/begin", "iiiis", me, 3, 4, 8, "fast")
-    _, line = dump.wait(r"/midigen/error ", since=since)
-    address, (job, code, text) = parse(line)
-    assert (job, code) == (3, "bad_message") and "tempo" in text
+    oscsend(port, "/midigen/upload/begin", "iiiis", token, 3, 4, 8, "fast")
+    _, line = dump.wait(r"/midigen/refused ", since=since)
+    address, (request, code, number, text) = parse(line)
+    assert (request, code, number) == ("/midigen/upload/begin", "bad_message", 3)
+    assert "tempo" in text
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0

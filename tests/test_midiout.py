@@ -200,8 +200,9 @@ def test_daemon_plays_a_loop_job_and_swaps_variations(ports, tmp_path_factory):
     daemon = Daemon(engine, port=0, max_bar_tokens=40, midi_out=out).start()
     try:
         with Client(daemon.address) as c:
+            c.hello()
             c.upload(1, piece)
-            c.generate(1, "loop", [Selection(1, 1, 1, density=6)], variations=2, seed=4)
+            c.generate(1, 1, "loop", [Selection(1, 1, 1, density=6)], variations=2, seed=4)
             assert isinstance(c.finished(1, 30), p.Done)
             got = bars(c.replies(1))
             c.request(p.Tempo, bpm=400.0)  # a quarter is 0.15 s, the 1-bar loop 0.6 s
