@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 LANGUAGE_NAME = "midigen-mmm"
-LANGUAGE_VERSION = "1.0"
+LANGUAGE_VERSION = "1.1"
 
 SPECIALS = [
     "<pad>",
@@ -52,7 +52,7 @@ def _default_durations() -> list[int]:
 
 
 def default_document() -> dict:
-    """The parameters of language version 1.0 (token list not yet attached)."""
+    """The parameters of the current language version (token list not yet attached)."""
     return {
         "language": LANGUAGE_NAME,
         "version": LANGUAGE_VERSION,
@@ -69,7 +69,7 @@ def default_document() -> dict:
         # training/measure_density.py (training/density_stats.json); drums: set by hand (the
         # corpus has no drums), see docs/language.md.
         "density_thresholds": {
-            "melodic": [1.25, 1.75, 2.25, 2.5, 3.0, 3.25, 3.75, 4.25, 5.5],
+            "melodic": [1.25, 1.75, 2.5, 3.5, 4.5, 6.0, 8.0, 11.0, 15.0],
             "drum": [4.0, 7.0, 9.0, 11.0, 13.0, 16.0, 19.0, 23.0, 30.0],
         },
         # Polyphony low/high percentiles over a bar's sounding ticks (high 100 = the maximum, so
