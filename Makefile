@@ -24,14 +24,14 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 install-runtime: $(VENV)/.installed
 
 # Real peers for the daemon tests (Debian): liblo's oscsend/oscdump and a JACK server; for the
-# REAPER client's tests, Lua 5.4 with LuaSocket and busted.
+# REAPER client's tests, Lua 5.4 with LuaSocket and busted; for the Max-for-Live device's, Node (`node --test`).
 install-peers:
 	@if ! command -v oscsend >/dev/null || ! command -v jackd >/dev/null \
 	    || ! command -v lua5.4 >/dev/null || ! command -v busted >/dev/null \
-	    || ! lua5.4 -e 'require "socket"' 2>/dev/null; then \
+	    || ! lua5.4 -e 'require "socket"' 2>/dev/null || ! command -v node >/dev/null; then \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq liblo-tools jackd2 lua5.4 lua-socket lua-busted >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq liblo-tools jackd2 lua5.4 lua-socket lua-busted nodejs >/dev/null; \
 	fi
 
 install-test: $(PY) install-peers
