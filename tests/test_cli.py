@@ -50,7 +50,7 @@ def test_roundtrip_reports_the_first_difference(monkeypatch, capsys):
 def test_vocab_prints_size_and_version(capsys):
     assert main(["tokens", "--vocab"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first == "language midigen-mmm 1.0: 515 tokens"
+    assert first == "language midigen-mmm 1.1: 515 tokens"
 
 
 @pytest.mark.parametrize(
@@ -76,14 +76,29 @@ def test_unreadable_file(tmp_path, capsys):
     assert "notes.mid" in capsys.readouterr().err
 
 
-def test_unsupported_signature_is_a_clear_error(tmp_path, capsys):
+def test_a_meter_without_a_token_is_shown_and_said_so(tmp_path, capsys):
     from midigen.server.language.midifiles import write_midi
     from midigen.server.language.piece import Note, Piece, TimeSignature, Track
 
-    piece = Piece([Track(0, False, "p", [Note(0, 60, 1)])], [(0.0, TimeSignature(11, 8))])
+    piece = Piece([Track(0, False, "p", [Note(0, 60, 1)])], [(0.0, TimeSignature(17, 16))])
     write_midi(piece, tmp_path / "odd.mid")
-    assert main(["tokens", str(tmp_path / "odd.mid")]) == 2
-    assert "bar 1 is in 11/8, which the language does not support" in capsys.readouterr().err
+    assert main(["tokens", str(tmp_path / "odd.mid"), "--roundtrip"]) == 0
+    out = capsys.readouterr().out
+    assert "# bar 1 (17/16) is shown as " in out and "(context only)" in out
+    assert "roundtrip: lossless" in out
+
+
+def test_ambiguous_track_names_are_an_error_listing_them(tmp_path, capsys):
+    from midigen.server.language.midifiles import write_midi
+    from midigen.server.language.piece import Note, Piece, Track
+
+    tracks = [Track(48, False, "Strings", [Note(i, 60 + i, 1)]) for i in range(4)]
+    write_midi(Piece([Track(0, False, "Piano", [Note(0, 40, 1)]), *tracks]), tmp_path / "s.mid")
+    assert main(["tokens", str(tmp_path / "s.mid"), "--tracks", "strings"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "4 tracks are named 'strings' (tracks 2, 3, 4, 5); give the track number" in err
+    assert main(["tokens", str(tmp_path / "s.mid"), "--tracks", "piano,3", "-q"]) == 0
 
 
 def test_console_scripts_are_installed():
