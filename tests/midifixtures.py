@@ -66,7 +66,7 @@ def song(
         piano.append((lo + 3, mido.MetaMessage("lyrics", text=f"la{b}")))
         for k in range(0, hi - lo, max(1, (hi - lo) // 6)):
             piano.append((lo + k, mido.Message("pitchwheel", channel=0, pitch=k * 7 % 8000 - 4000)))
-        notes = [(lo, 60 + b, q // 2), (lo + (hi - lo) // 2, 64 + b, q // 3)]
+        notes = [(lo, 60 + b % 24, q // 2), (lo + (hi - lo) // 2, 64 + b % 24, q // 3)]
         notes.append((hi - 1, 67, q // 4))  # a hair before the next bar line: still this bar
         if b == 4:
             notes.append((lo + 1, 48, 3 * (hi - lo)))  # rings over the next bars
@@ -79,8 +79,8 @@ def song(
     bass = [(0, mido.Message("program_change", channel=1, program=33))]
     for b in range(bars):
         on = starts[b]
-        bass.append((on, mido.Message("note_on", channel=1, note=36 + b, velocity=90)))
-        bass.append((on + q, mido.Message("note_off", channel=1, note=36 + b, velocity=40)))
+        bass.append((on, mido.Message("note_on", channel=1, note=36 + b % 24, velocity=90)))
+        bass.append((on + q, mido.Message("note_off", channel=1, note=36 + b % 24, velocity=40)))
         bass.append((on + q, mido.Message("aftertouch", channel=1, value=20)))
     mid = mido.MidiFile(type=1, ticks_per_beat=tpb)
     mid.tracks += [_track(conductor), _track(piano, "Piano"), _track(bass, "Bass")]

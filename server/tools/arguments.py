@@ -27,7 +27,7 @@ def parse_bars(text: str, n_bars: int) -> list[int]:
 
 def parse_tracks(text: str, piece: Piece, option: str = "--tracks") -> list[int]:
     """'1,3' or 'Bass,Drums' (1-based numbers or names) -> 0-based track indices; errors name
-    `option` as the user typed it."""
+    `option` as the user typed it. A name several tracks share is an error listing them."""
     out = []
     for part in (p.strip() for p in text.split(",")):
         if part.isdigit():
@@ -40,7 +40,13 @@ def parse_tracks(text: str, piece: Piece, option: str = "--tracks") -> list[int]
             continue
         names = [i for i, t in enumerate(piece.tracks) if t.name.lower() == part.lower()]
         if not names:
-            listed = ", ".join(repr(t.name) for t in piece.tracks)
+            listed = ", ".join(f"{i + 1} {t.name!r}" for i, t in enumerate(piece.tracks))
             raise UsageError(f"{option}: no track named {part!r} (tracks: {listed})")
+        if len(names) > 1:  # picking one would edit a part the user may not have meant
+            numbers = ", ".join(str(i + 1) for i in names)
+            raise UsageError(
+                f"{option}: {len(names)} tracks are named {part!r} (tracks {numbers}); "
+                "give the track number"
+            )
         out.append(names[0])
     return out

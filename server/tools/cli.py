@@ -9,6 +9,7 @@ Errors print one line `midigen: error: ...` and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 from .. import __version__
 from ..language import vocab as vocab_mod
 from ..language.grid import LanguageError, Window, window_from_piece
+from ..language.meters import describe, shown_meter
+from ..language.midiedit import EditError
 from ..language.midifiles import MidiFileError, read_midi
 from ..language.tokens import decode, encode, format_tokens
 from .arguments import UsageError, parse_bars, parse_tracks
@@ -62,6 +65,12 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         t = piece.tracks[i]
         kind = "drums" if t.is_drum else f"program {t.program}"
         print(f"# track {i + 1}: {t.name!r} {kind}, {len(t.notes)} notes")
+    grid = piece.bars()
+    for b in sorted(set(bars)):  # bars the language has no token for (docs/language.md)
+        shown = shown_meter(vocab, grid[b])
+        if shown.meter != str(grid[b].time_signature) or not grid[b].regular:
+            use = "can be generated" if shown.exact else "context only"
+            print(f"# {describe(grid[b])} is shown as {shown.meter} ({use})")
     if not args.quiet:
         print(format_tokens(ids, vocab))
     if args.roundtrip:
@@ -83,8 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
         "tokens",
         help="print a MIDI file as tokens, one bar a line",
         description="Print a MIDI file's token sequence readably (one bar a line).",
-        epilog="examples:\n  midigen tokens song.mid --tracks 1,3 --bars 1-8\n"
-        "  midigen tokens song.mid --roundtrip -q\n  midigen tokens --vocab",
+        epilog="examples:\n"
+        "  midigen tokens ../shared/midi/prompt_infill.mid --tracks 1,3 --bars 1-8\n"
+        "  midigen tokens ../shared/midi/prompt_infill.mid --roundtrip -q\n"
+        "  midigen tokens --vocab",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", nargs="?", help="a .mid file")
@@ -105,9 +116,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, MidiFileError, LanguageError, OSError) as e:
+    except BrokenPipeError:  # `midigen tokens ... | head` closed our output: that is no error
+        _quiet_stdout()
+        return 141  # what a shell reports for a writer its reader stopped (128 + SIGPIPE)
+    except (UsageError, MidiFileError, LanguageError, EditError, OSError) as e:
         print(f"midigen: error: {e}", file=sys.stderr)
         return 2
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so Python's flush at exit does not complain about the pipe."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a test's captured stdout: nothing to do
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 if __name__ == "__main__":
