@@ -102,6 +102,16 @@ function osc.encode_list(address, types, args)
   return osc.encode(address, types, table.unpack(args, 1, #types))
 end
 
+--- `s` cut to at most `n` characters without splitting one; text that is not valid UTF-8
+--- keeps only its ASCII, since receivers may refuse invalid strings.
+function osc.truncate(s, n)
+  if not utf8.len(s) then
+    s = s:gsub("[\128-\255]", "")
+  end
+  local cut = utf8.offset(s, n + 1)
+  return cut and s:sub(1, cut - 1) or s
+end
+
 --- An OSC bundle of already-encoded messages (time tag 1: "immediately").
 function osc.bundle(messages, timetag)
   local parts = { padded_string("#bundle"), string.pack(">I8", timetag or 1) }

@@ -21,6 +21,7 @@ local plan = {}
 plan.MAX_TRACKS = 32
 plan.MAX_BARS = 512
 plan.MAX_NEW_BARS = 64
+plan.MAX_NOTES = 20000 -- per uploaded piece
 
 local CONTROLS = { "density", "poly_min", "poly_max", "dur_min", "dur_max", "pitch_min", "pitch_max" }
 
@@ -78,6 +79,14 @@ function plan.build(snapshot, mode, cfg, track_cfg)
   table.sort(chosen, function(x, y) return order[x] < order[y] end)
 
   local piece = { bars = hi - lo + 1, tempo = snapshot.tempo, meters = bars.meters(m, lo, hi), tracks = {} }
+  local total = 0
+  for _, t in ipairs(chosen) do
+    total = total + #notes.to_piece(t.notes, origin, a, b)
+  end
+  if total > plan.MAX_NOTES then
+    return nil, ("bars %d-%d hold %d notes and the server takes %d: select fewer bars or tracks, or set fewer context bars in Settings")
+      :format(lo, hi, total, plan.MAX_NOTES)
+  end
   local selections = {}
   local write_first, write_last = first - lo + 1, last - lo + 1
   if mode == "continue" then

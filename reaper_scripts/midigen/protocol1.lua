@@ -36,7 +36,7 @@ function dialect.upload(sess, piece_no, piece)
   local all = { osc.encode(P .. "/upload/begin", "iiiif", port, piece_no, #piece.tracks, piece.bars, piece.tempo) }
   for t, track in ipairs(piece.tracks) do
     all[#all + 1] = osc.encode(P .. "/upload/track", "iiiiis", port, piece_no, t, track.program,
-      track.drum and 1 or 0, (track.name or ""):sub(1, 128))
+      track.drum and 1 or 0, osc.truncate(track.name or "", 128))
   end
   for _, m in ipairs(piece.meters) do
     all[#all + 1] = osc.encode(P .. "/upload/meter", "iiiii", port, piece_no, m.bar, m.num, m.den)

@@ -43,7 +43,7 @@ function dialect.upload(sess, piece_no, piece)
   local begin = osc.encode(P .. "/upload/begin", "iiiif", token, piece_no, #piece.tracks, piece.bars, piece.tempo)
   for t, track in ipairs(piece.tracks) do
     up.tracks[t] = osc.encode(P .. "/upload/track", "iiiiis", token, piece_no, t, track.program,
-      track.drum and 1 or 0, (track.name or ""):sub(1, dialect.NAME_CHARS))
+      track.drum and 1 or 0, osc.truncate(track.name or "", dialect.NAME_CHARS))
   end
   for i, m in ipairs(piece.meters) do
     up.meters[i] = osc.encode(P .. "/upload/meter", "iiiii", token, piece_no, m.bar, m.num, m.den)

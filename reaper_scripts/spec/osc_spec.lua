@@ -74,3 +74,11 @@ describe("osc.decode", function()
     end
   end)
 end)
+
+describe("osc.truncate", function()
+  it("cuts at characters, not bytes, and drops bytes of invalid UTF-8", function()
+    assert.are.equal("Kl\u{e4}", osc.truncate("Kl\u{e4}nge", 3))
+    assert.are.equal("short", osc.truncate("short", 64))
+    assert.are.equal("Bad", osc.truncate("B\255a\254d", 64))
+  end)
+end)
