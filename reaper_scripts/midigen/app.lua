@@ -127,6 +127,10 @@ function Run:tick()
 end
 
 function Run:close()
+  local bye = self.job:bye()
+  if bye then
+    self.udp:send(bye, self.cfg.host, self.cfg.port)
+  end
   if config.shared("live:" .. self.client_id) == tostring(self.id) then
     config.share("live:" .. self.client_id, nil)
   end

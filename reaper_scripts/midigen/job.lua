@@ -1,5 +1,5 @@
 --[[
-One generation job as a state machine: connect (/ping, and /hello in protocol 2), upload,
+One generation job as a state machine: connect (/ping, then /hello for a token), upload,
 generate, stream bars, finish. Pure: it never touches a socket or a clock. The caller feeds it
 decoded OSC messages and the time, takes the datagrams it wants sent (a paced few per tick) and
 the events it produced. Every timeout and retry is therefore testable with a fake clock, and
@@ -18,7 +18,7 @@ Job.__index = Job
 Job.DEFAULTS = {
   ping_interval = 0.5, -- resend /ping (or /hello) this often while connecting
   connect_timeout = 2.0, -- no /pong by then: no server
-  upload_tries = 5, -- /upload/end sent again (protocol 2) or whole uploads (protocol 1)
+  upload_tries = 5, -- /upload/end sent at most this often, and whole uploads
   accept_timeout = 5.0, -- no /accepted by then: the job failed
   idle_timeout = 30.0, -- silence while queued or running: probe, then give up
   timeout = 300.0, -- the whole job
@@ -89,13 +89,8 @@ function Job:_on_pong(version, message, now)
     return self:_fail("the server's /pong does not parse: " .. why)
   end
   self.wire = wire
-  local hello = wire.hello(self.port, self.client_id)
-  if hello then
-    self:_send(hello)
-    self:_enter("hello", now)
-  else
-    self:_ready(info, now)
-  end
+  self:_send(wire.hello(self.port, self.client_id))
+  self:_enter("hello", now)
 end
 
 function Job:_ready(info, now)
@@ -253,7 +248,7 @@ function Job:cancel(reason, now)
     return
   end
   self.cancel_reason = reason
-  if not self.sess.token and not (self.wire and self.wire.VERSION == 1) then
+  if not self.sess.token then
     return self:_finish({ kind = "cancelled", reason = reason }) -- nothing queued yet
   end
   self.outbox = {}
@@ -291,10 +286,8 @@ function Job:tick(now)
   end
   local wire = self.wire
   if phase == "upload" and #self.outbox == 0 and waited >= wire.UPLOAD_WAIT then
-    if (wire.VERSION == 1 and self.uploads or self.ends) >= L.upload_tries then
+    if self.ends >= L.upload_tries then
       return self:_fail("the server did not confirm the upload")
-    elseif wire.VERSION == 1 then
-      return self:_upload(now)
     end
     self.ends, self.since = self.ends + 1, now
     return self:_send(self.up.finish)
@@ -302,7 +295,7 @@ function Job:tick(now)
     return self:_fail("the server did not accept the job")
   end
   local live = phase == "generate" or phase == "running" or phase == "resend"
-  if live and wire.HEARTBEAT and now - self.last_beat >= wire.HEARTBEAT then
+  if live and now - self.last_beat >= wire.HEARTBEAT then
     self.last_beat = now
     self:_send(wire.status(self.sess, self.id))
   end
@@ -311,8 +304,14 @@ function Job:tick(now)
       return self:cancel(("the server went silent for %g s"):format(2 * L.idle_timeout), now)
     end
     self.asked, self.heard = true, now
-    self:_send(wire.status(self.sess, self.id) or wire.result(self.sess, self.id))
+    self:_send(wire.status(self.sess, self.id))
   end
+end
+
+--- The datagram that tells the server this client is leaving (its token, pieces and results
+--- go), or nil before there was a token.
+function Job:bye()
+  return self.sess.token and self.wire.bye(self.sess) or nil
 end
 
 --- Up to `limits.pace` datagrams to send now.

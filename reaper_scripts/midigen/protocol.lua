@@ -1,8 +1,9 @@
 --[[
 Which protocol the server speaks. /midigen/ping and the first argument of /midigen/pong (the
-protocol version) are the same in every version, so a client pings first and then talks the
-server's dialect: protocol2.lua (docs/protocol-2-plan.md) or protocol1.lua (the first
-docs/osc-protocol.md). Both dialects have the same functions, and job.lua only calls those.
+protocol version) stay the same in every version, so a client pings first and then talks the
+server's dialect. protocol2.lua (docs/osc-protocol.md, version 2) is the only one today; a
+new version is a new module with the same functions (job.lua calls only those) and a line in
+DIALECTS, and a server speaking an unknown version gets a clear message.
 ]]
 
 local osc = require("midigen.osc")
@@ -10,7 +11,6 @@ local osc = require("midigen.osc")
 local protocol = {}
 
 protocol.DIALECTS = {
-  [1] = "midigen.protocol1",
   [2] = "midigen.protocol2",
 }
 

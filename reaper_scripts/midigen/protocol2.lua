@@ -1,11 +1,11 @@
 --[[
-Protocol 2 (docs/protocol-2-plan.md): a client says /hello with its client id and gets a token
+Protocol 2 (docs/osc-protocol.md, version 2): a client says /hello with its client id and gets a token
 that starts every later message; pieces are uploaded in numbered chunks and the server names
 the missing ones; times are integer ticks, 96 per quarter; a refused request (/refused) is
 told apart from an accepted job that failed (/failed); /status is the liveness heartbeat.
 
-Same functions as protocol1.lua: `sess` = { port = our reply port, token = from /welcome };
-replies come out with times in quarter notes, so nothing else sees ticks.
+A dialect module (see protocol.lua): `sess` = { port = our reply port, token = from
+/welcome }; replies come out with times in quarter notes, so nothing else sees ticks.
 ]]
 
 local osc = require("midigen.osc")
@@ -28,6 +28,10 @@ end
 
 function dialect.hello(port, client_id)
   return osc.encode(P .. "/hello", "iis", dialect.VERSION, port, client_id)
+end
+
+function dialect.bye(sess)
+  return osc.encode(P .. "/bye", "i", sess.token)
 end
 
 function dialect.status(sess, job)
@@ -92,8 +96,10 @@ end
 
 local CONTROLS = { "program", "density", "poly_min", "poly_max", "dur_min", "dur_max", "pitch_min", "pitch_max" }
 
---- /generate on piece `piece_no`; request as in protocol1.lua plus per-selection pitch_min
---- and pitch_max (the register). nil controls are sent as -1 ("any").
+--- /generate on piece `piece_no` for request = { mode, variations, temperature, top_p, seed,
+--- velocity (bool), microtiming (bool), selections = { {track, first, last, program,
+--- density, poly_min, poly_max, dur_min, dur_max, pitch_min, pitch_max} } }; nil controls
+--- are sent as -1 ("any").
 function dialect.generate(sess, job, piece_no, request)
   local types = { "iiisiffiii" }
   local args = { sess.token, job, piece_no, request.mode, request.variations, request.temperature,

@@ -27,7 +27,7 @@ settings.TRACK = {
   { key = "poly_max", default = -1, kind = "int", lo = -1, hi = 10, label = "Polyphony max (-1 any)" },
   { key = "dur_min", default = -1, kind = "int", lo = -1, hi = 5, label = "Duration min 0-5 (-1 any)" },
   { key = "dur_max", default = -1, kind = "int", lo = -1, hi = 5, label = "Duration max 0-5 (-1 any)" },
-  -- The register (protocol 2 only; a protocol 1 server ignores it).
+  -- The register: the MIDI notes written notes stay within.
   { key = "pitch_min", default = -1, kind = "int", lo = -1, hi = 127, label = "Lowest pitch 0-127 (-1 any)" },
   { key = "pitch_max", default = -1, kind = "int", lo = -1, hi = 127, label = "Highest pitch 0-127 (-1 any)" },
 }

@@ -1,5 +1,4 @@
--- The job state machine on a fake clock, fed replies as protocol 2 and protocol 1 servers
--- send them.
+-- The job state machine on a fake clock, fed replies as a protocol 2 server sends them.
 package.path = "./?.lua;" .. package.path
 local Job = require("midigen.job")
 local osc = require("midigen.osc")
@@ -16,9 +15,6 @@ local function msg(address, types, ...)
 end
 
 local function pong(version)
-  if version == 1 then
-    return msg("pong", "isssiis", 1, "0.1.0", "m", "cpu", 4, 8, "")
-  end
   return msg("pong", "isssiiis", version or 2, "0.1.0", "m", "cpu", 4, 8, 4194304, "")
 end
 
@@ -64,7 +60,7 @@ local function to_running(job)
   job:take_events()
 end
 
-describe("a protocol 2 job", function()
+describe("a job", function()
   it("pings, says hello, uploads with the token, generates after /uploaded", function()
     local job = new_job()
     assert.are.equal("ping", addresses(job))
@@ -194,7 +190,7 @@ describe("a protocol 2 job", function()
   end)
 end)
 
-describe("any job", function()
+describe("a job, when things go wrong", function()
   it("says the server is absent when no /pong comes, after pinging again", function()
     local job = new_job({ ping_interval = 0.5, connect_timeout = 2 })
     job:take_datagrams()
@@ -258,34 +254,6 @@ describe("any job", function()
       sizes[#sizes + 1] = n
     until n == 0
     assert.are.same({ 4, 4, 4, 3, 0 }, sizes) -- ping, hello, begin, track, 10 chunks, end = 15
-  end)
-end)
-
-describe("a protocol 1 job", function()
-  it("uploads under the job number with its reply port, and reads /error as the end", function()
-    local job = new_job()
-    job:take_datagrams()
-    job:receive(pong(1), 0.1)
-    local upload = sent(job)
-    assert.are.same({ 9001, 7, 1, 2, 120.0 }, upload[1].args)
-    assert.are.same({ 9001, 7, 1, 36, 0.0, 1.0, 100 }, upload[4].args)
-    job:receive(msg("uploaded", "ii", 7, 1), 0.2)
-    local generate = sent(job)[1]
-    assert.are.equal(9 + 9, #generate.args) -- no piece number, no register
-    job:receive(msg("accepted", "ii", 7, 0), 0.3)
-    job:receive(msg("notes", "iiiiiffi", 7, 1, 1, 2, 40, 4.0, 1.0, 90), 1)
-    job:receive(msg("bar", "iiiiiff", 7, 1, 1, 2, 1, 4.0, 8.0), 1)
-    job:receive(msg("error", "iss", 7, "internal", "boom"), 1)
-    assert.are.equal("status status bar failed", kinds(job))
-  end)
-
-  it("uploads again when the server counted fewer notes", function()
-    local job = new_job()
-    job:receive(pong(1), 0.1)
-    job:take_datagrams()
-    job:receive(msg("error", "iss", 7, "upload_incomplete", "0 of 1"), 0.2)
-    assert.truthy(addresses(job):find("^upload/begin"))
-    assert.is_false(job.finished)
   end)
 end)
 
