@@ -158,3 +158,17 @@ def test_a_real_pop909_pickup_reads_as_context():
         pickups += str(piece.bars()[0].time_signature) in ("1/4", "2/4")
         assert window.time_signatures
     assert pickups
+
+
+def test_generation_refuses_a_selected_bar_without_a_meter_naming_it(engine):
+    """The daemon's path (generation.generate), not only the CLI's."""
+    from midigen.server.engine import generation as gen
+    from midigen.server.language.windows import Selection
+
+    piece = piece_in([(4, 4), (17, 16), (4, 4)])
+    request = gen.Request(mode="infill", selection=[Selection(0, 1, 2)])
+    with pytest.raises(LanguageError, match=r"bar 2 \(17/16\) cannot be generated"):
+        list(gen.generate(engine, piece, request))
+    request = gen.Request(mode="infill", selection=[Selection(0, 2, 2)])
+    done = list(gen.generate(engine, piece, request))[-1]
+    assert isinstance(done, gen.Done) and not done.cancelled

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field, replace
 
 from ..language import controls as ctl
 from ..language.grammar import FilledBar
-from ..language.grid import GridNote, LanguageError, bin_velocity, window_from_piece
+from ..language.grid import (
+    GridNote,
+    LanguageError,
+    bin_velocity,
+    check_selection,
+    window_from_piece,
+)
 from ..language.piece import Note, Piece
 from ..language.registers import RegisterError
 from ..language.registers import resolve as resolve_register
@@ -117,6 +123,10 @@ def generate(
     except RegisterError as e:
         raise GenerationError(str(e)) from None
     work = _working_piece(piece, request)
+    # A selected bar that no meter of the model's language fits exactly is refused, named;
+    # as context any meter is fine (language/meters.py).
+    cells = [(s.track, b) for s in request.selection for b in range(s.first_bar, s.last_bar + 1)]
+    check_selection(work, vocab, cells)
     steps = _plan(engine, work, len(piece.bars()), request)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     rngs = generators(seed, k)
