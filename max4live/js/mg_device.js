@@ -340,9 +340,10 @@ Device.prototype.heartbeat = function (job) {
     self.beat = null;
     if (self.job !== job) return;
     self.send(self.dialect.status(self.ctx, job.id));
-    self.beat = self.env.setTimer(beat, self.dialect.HEARTBEAT_MS);
+    self.beat = self.env.setTimer(beat, every);
   }
-  this.beat = this.env.setTimer(beat, this.dialect.HEARTBEAT_MS);
+  var every = this.timeouts.heartbeat || this.dialect.HEARTBEAT_MS;
+  this.beat = this.env.setTimer(beat, every);
 };
 
 Device.prototype.armStall = function () {

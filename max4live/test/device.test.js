@@ -235,3 +235,28 @@ test("loop mode swaps the next variation in as the playhead leaves each bar, com
   device.cancel();
   assert.equal(device.loop, null);
 });
+
+test("protocol 2: a chunk the server reports missing is sent again before /generate", async () => {
+  const { server, device, statuses } = setup();
+  server.loseChunk = 1;
+  device.generate();
+  await settle(device);
+  assert.match(statuses.at(-1), /^done in/);
+  const sent = server.received.map((m) => (m[0] === "/midigen/upload/notes" ? "notes " + m[3] : m[0].replace("/midigen/", "")));
+  const end = sent.indexOf("upload/end");
+  assert.deepEqual(sent.slice(end, end + 3), ["upload/end", "notes 1", "upload/end"]);
+  assert.ok(sent.indexOf("generate") > end + 2);
+});
+
+test("protocol 2: /status heartbeats keep a queued job alive; a job the server forgot ends it", async () => {
+  const { live, server, device, statuses } = setup({ timeouts: { stall: 200, heartbeat: 50 } });
+  server.script["*"] = { silent: true };
+  device.generate();
+  await new Promise((r) => setTimeout(r, 600)); // three stall periods
+  assert.ok(device.job, "still waiting: every /state re-arms the stall timer");
+  assert.ok(server.received.filter((m) => m[0] === "/midigen/status").length >= 5);
+  server.state = "unknown";
+  await settle(device);
+  assert.equal(statuses.at(-1), "the server lost the job (restarted?): press generate again");
+  assert.equal(live.callsOf("add_new_notes").length, 0);
+});

@@ -37,13 +37,22 @@ class FakeServer {
       "/midigen/upload/begin": () => (this.uploads[a[1]] = { bars: a[3], meters: [], notes: 0 }),
       "/midigen/upload/meter": () => this.uploads[a[1]].meters.push([a[2], a[3], a[4]]),
       "/midigen/upload/notes": () => (this.uploads[a[1]].notes += (a.length - 4) / 4),
-      "/midigen/upload/end": () => this.reply("/midigen/uploaded", a[1], this.uploads[a[1]].notes),
+      "/midigen/upload/end": () => this.uploadEnd(a),
       "/midigen/generate": () => this.generate(a),
-      "/midigen/status": () => this.reply("/midigen/state", a[1], "running", 0, 0, 0),
+      "/midigen/status": () => this.reply("/midigen/state", a[1], this.state || "running", 0, 0, 0),
       "/midigen/cancel": () => this.reply("/midigen/cancelled", a[1], "cancel"),
       "/midigen/result": () => this.generate(this.jobs[a[1]], true),
     }[address];
     if (handler) handler();
+  }
+
+  /** With `loseChunk` set, the first /upload/end answers that the chunk is missing. */
+  uploadEnd(a) {
+    if (this.loseChunk && !this.askedForChunk) {
+      this.askedForChunk = true;
+      return this.reply("/midigen/upload/missing", a[1], 0, 0, this.loseChunk);
+    }
+    this.reply("/midigen/uploaded", a[1], this.uploads[a[1]].notes);
   }
 
   /** Plays a job: bars of every variation, then /done (or what the script says). */
