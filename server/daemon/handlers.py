@@ -196,11 +196,12 @@ class Handlers:
 
 
 def _number(cls: type[p.Message], args: tuple) -> int:
-    """The job or piece a message that did not parse named, if that argument is in range."""
+    """The job (else the piece) a message that did not parse named, if that argument is in
+    range; else 0."""
     fields = cls.fixed()
-    for name in ("job", "piece"):
-        if name in fields:
-            i = fields.index(name)
-            if i < len(args) and type(args[i][1]) is int and 1 <= args[i][1] <= p.INT32:
-                return args[i][1]
-    return 0
+    name = "job" if "job" in fields else "piece" if "piece" in fields else None
+    if name is None:
+        return 0
+    i = fields.index(name)
+    ok = i < len(args) and type(args[i][1]) is int and 1 <= args[i][1] <= p.INT32
+    return args[i][1] if ok else 0
