@@ -86,7 +86,7 @@ describe("Infill selected bars", function()
   end)
 
   it("takes streamed bars out again on cancel", function()
-    local fake = project.new({ 0, 32 }, { variations = 1 }) -- 8 bars: long enough to cancel
+    local fake = project.new({ 0, 44 }, { variations = 1 }) -- 12 bars: long enough to cancel
     local before = project.fingerprint(fake, 1, true)
     local cancelled_at
     harness.run(fake, INFILL, function(tick)
@@ -102,7 +102,7 @@ describe("Infill selected bars", function()
   end)
 
   it("times out, takes its bars out, and says so", function()
-    local fake = project.new({ 0, 32 }, { timeout = 0.5 })
+    local fake = project.new({ 0, 44 }, { timeout = 0.5 }) -- 12 bars take longer
     local before = project.fingerprint(fake, 1, true)
     harness.run(fake, INFILL)
     assert.are.equal(before, project.fingerprint(fake, 1, true))
@@ -111,7 +111,7 @@ describe("Infill selected bars", function()
   end)
 
   it("a second run replaces the running job: its bars go, the new job's stay", function()
-    local fake = project.new({ 16, 32 }, {})
+    local fake = project.new({ 0, 44 }, {})
     local started
     harness.run(fake, INFILL, function()
       if not started and #fake.inserts > 0 then
@@ -121,7 +121,7 @@ describe("Infill selected bars", function()
     end)
     local text = console(fake)
     assert.truthy(text:find("replaced by a newer job; nothing was written"), text)
-    assert.truthy(text:find("done: infill bars 5%-8"), text)
+    assert.truthy(text:find("done: infill bars 1%-12"), text)
     assert.are.equal(1, #fake.undo)
   end)
 end)
