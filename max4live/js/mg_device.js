@@ -13,6 +13,7 @@
  *   env.clientId           protocol 2's client id, kept with the device (made up if absent)
  *   env.undo               true where Song.begin_undo_step exists (Live 12+)
  *   env.serverPort         shown in the "not running" hint (9000)
+ *   env.firstJob           the first job number (1 if absent)
  *
  * Writing rules: only bars of the selection on the detail clip are written, each as
  * remove_notes_extended over the bar + one add_new_notes; the shown variation streams in as
@@ -62,7 +63,8 @@ function Device(env) {
   this.settings = {};
   for (var k in DEFAULTS) this.settings[k] = DEFAULTS[k];
   this.timeouts = env.timeouts || TIMEOUTS;
-  this.nextJob = 1;
+  // After a reload, protocol 2 gives the same client its old jobs back: start elsewhere.
+  this.nextJob = env.firstJob || 1;
   this.job = null; // the live job (foreground, or a loop refill in the background)
   this.last = null; // the last finished foreground job: its variations can be flipped
   this.loop = null; // loop-mode state (mg_loop.js)
@@ -289,6 +291,9 @@ Device.prototype.receive = function (address, args) {
   if (r.kind === "pong") return this.onPong(r);
   if (r.kind === "welcome") return this.onWelcome(r);
   var job = this.job;
+  if (r.kind === "error" && r.address === "/midigen/hello" && this.waiting && this.waiting.welcome) {
+    return this.fail("server: " + r.message);
+  }
   if (!job) return;
   // A stale token is the client's, not a job's: the server restarted or forgot us.
   var forUs = r.job === job.id || (r.kind === "error" && r.code === "unknown_client");

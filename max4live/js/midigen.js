@@ -30,6 +30,9 @@ var registry = new Global("midigen_reply_ports");
 var viewObserver = null;
 var positionObserver = null;
 var storedClientId = "";
+// live.* controls send their saved values when the set loads, before [live.thisdevice] says
+// the device is ready: those settings wait here until init().
+var pendingSettings = [];
 
 /** [pattr clientid] answers the bang of init() with what the Live set saved. */
 function clientid(id) {
@@ -67,6 +70,7 @@ function makeEnv(port) {
       return new Date().getTime();
     },
     port: port,
+    firstJob: 1 + Math.floor(Math.random() * 1000000),
     clientId: clientId(),
     undo: mgLive.liveMajorVersion(LiveAPI) >= 12,
     serverPort: SERVER_PORT,
@@ -75,7 +79,8 @@ function makeEnv(port) {
 
 function init() {
   if (device) return;
-  owner = "device-" + new LiveAPI("this_device").id;
+  // Unique to this [js] instance (a copied device may share ids with its original for a while).
+  owner = "device-" + Math.floor(Math.random() * 1e12) + "-" + new Date().getTime();
   var port;
   try {
     port = mgPorts.claim(registry, owner);
@@ -85,6 +90,12 @@ function init() {
   }
   outlet(2, "port", port);
   device = new mgDevice.Device(makeEnv(port));
+  pendingSettings.forEach(function (s) {
+    guarded(function () {
+      device.set(s[0], s[1]);
+    });
+  });
+  pendingSettings = [];
   observePlayhead();
   device.ping();
 }
@@ -114,6 +125,10 @@ function guarded(fn) {
 }
 
 function set(name, value) {
+  if (!device) {
+    pendingSettings.push([name, value]);
+    return;
+  }
   guarded(function () {
     device.set(name, value);
   });
