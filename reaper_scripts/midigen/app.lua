@@ -45,9 +45,8 @@ Run.__index = Run
 function Run:start(connect_timeout)
   local limits = { timeout = self.cfg.timeout, connect_timeout = connect_timeout }
   self.job = Job.new({
-    id = self.id, port = self.udp.port, client_id = self.client_id, request = self.plan.request,
-    limits = limits, replaces = self.replaces,
-    make_piece = function() return self.plan.piece end,
+    id = self.id, port = self.udp.port, client_id = self.client_id, piece = self.plan.piece,
+    request = self.plan.request, limits = limits, replaces = self.replaces,
   })
   self.writer = Writer.new(self.proj, self.plan)
   self.progress_shown = -1
@@ -110,8 +109,7 @@ function Run:tick()
       job:receive(m, now)
     end
   end
-  local cancel = config.shared("cancel:" .. self.client_id)
-  if cancel == tostring(self.id) or cancel == "all" then
+  if config.shared("cancel:" .. self.client_id) == tostring(self.id) then
     job:cancel("cancelled", now)
   elseif config.shared("live:" .. self.client_id) ~= tostring(self.id) then
     job:cancel("replaced by a newer job", now)

@@ -27,12 +27,12 @@ Job.DEFAULTS = {
   pace = 32, -- datagrams sent per tick at most (the protocol's pacing rule)
 }
 
---- o = { id, port, client_id, request, make_piece = function(info) -> piece | nil, message,
---- limits = overrides of DEFAULTS, replaces = an older job of ours to cancel once connected }
+--- o = { id, port, client_id, piece (plan.lua's), request, limits = overrides of DEFAULTS,
+--- replaces = an older job of ours to cancel once connected }
 function Job.new(o)
   local self = setmetatable({}, Job)
   self.id, self.port, self.client_id = o.id, o.port, o.client_id
-  self.request, self.make_piece, self.replaces = o.request, o.make_piece, o.replaces
+  self.piece, self.request, self.replaces = o.piece, o.request, o.replaces
   self.limits = setmetatable(o.limits or {}, { __index = Job.DEFAULTS })
   self.sess = { port = o.port }
   self.outbox, self.queue, self.pending, self.delivered, self.missing = {}, {}, {}, {}, {}
@@ -94,15 +94,10 @@ function Job:_on_pong(version, message, now)
 end
 
 function Job:_ready(info, now)
-  self.info = info
+  self.info = info -- the server's /welcome: model, device, control ranges
   if self.replaces then
     self:_send(self.wire.cancel(self.sess, self.replaces))
   end
-  local piece, why = self.make_piece(info)
-  if not piece then
-    return self:_fail(why)
-  end
-  self.piece = piece
   self:_upload(now)
 end
 

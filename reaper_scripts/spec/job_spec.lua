@@ -46,7 +46,7 @@ end
 
 local function new_job(limits, replaces)
   local job = Job.new({ id = 7, port = 9001, client_id = "rprtest0123456789", request = REQUEST,
-    limits = limits, replaces = replaces, make_piece = function() return PIECE end })
+    limits = limits, replaces = replaces, piece = PIECE })
   job:start(0)
   return job
 end
@@ -244,7 +244,7 @@ describe("a job, when things go wrong", function()
       many.tracks[1].notes[i] = { pitch = 60, start = 0, duration = 1, velocity = 1 }
     end
     local job = Job.new({ id = 1, port = 1, client_id = "rprx0000000", request = REQUEST, limits = { pace = 4 },
-      make_piece = function() return many end })
+      piece = many })
     job:start(0)
     job:receive(pong(), 0)
     job:receive(WELCOME, 0)
