@@ -201,9 +201,6 @@
       "",
       ""
      ],
-     "restore": [
-      ""
-     ],
      "parameter_enable": 1,
      "saved_attribute_attributes": {
       "valueof": {
@@ -2097,6 +2094,11 @@
    },
    {
     "name": "mg_device.js",
+    "type": "TEXT",
+    "implicit": 1
+   },
+   {
+    "name": "mg_connect.js",
     "type": "TEXT",
     "implicit": 1
    },
