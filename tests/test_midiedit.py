@@ -185,3 +185,34 @@ def test_generated_notes_of_one_pitch_do_not_overlap_each_other():
     out = edit_midi(mid, piece, [BarEdit(0, bar.start, bar.end, notes)])
     written = [n for n in read_midi(out).tracks[0].notes if n.pitch == 77]
     assert written == [Note(bar.start, 77, 1.0, 84), notes[1]]
+
+
+CLI_FILES = [(name, [4, 5]) for name in sorted(SONGS)] + [(p.name, [2, 3]) for p in SHARED_PROMPTS]
+
+
+@pytest.mark.parametrize("name, bars", CLI_FILES, ids=[n for n, _ in CLI_FILES])
+def test_midigen_infill_changes_only_the_selected_notes(name, bars, bundle, tmp_path, capsys):
+    """The same check through `midigen infill` (tiny random model) on every file above."""
+    from midigen.server.tools.cli import main
+
+    path = tmp_path / "in.mid"
+    if name in SONGS:
+        SONGS[name].save(path)
+    else:
+        path.write_bytes(next(p for p in SHARED_PROMPTS if p.name == name).read_bytes())
+    original = mido.MidiFile(path)
+    piece = read_midi(original)
+    track = next(i for i, t in enumerate(piece.tracks) if t.notes and not t.is_drum)
+    out = tmp_path / "out.mid"
+    args = ["infill", str(path), "--track", str(track + 1), "--bars", f"{bars[0]}-{bars[1]}"]
+    args += ["--model", str(bundle), "--threads", "1", "--max-bar-tokens", "40", "--seed", "2"]
+    assert main([*args, "-q", "-o", str(out)]) == 0, capsys.readouterr().err
+    lo, hi = ticks(piece, [bars[0] - 1, bars[1] - 1], original.ticks_per_beat)
+    new = check_edit(original, mido.MidiFile(out), *piece.tracks[track].source, lo, hi)
+    if name in SONGS:  # the songs' own notes have odd velocities; the model's are 8k + 4
+        velocities = [
+            m.velocity
+            for tick, m in absolute(mido.MidiFile(out).tracks[1])
+            if m.type == "note_on" and m.velocity and m.channel == 0 and lo <= tick < hi
+        ]
+        assert len(velocities) == len(new) and all(v % 8 == 4 for v in velocities)
