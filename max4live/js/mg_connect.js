@@ -26,6 +26,11 @@ function install(Device) {
     batch();
   };
 
+  /** The device is deleted: protocol 2 lets the server drop this client's jobs and pieces. */
+  Device.prototype.leave = function () {
+    if (this.dialect && this.dialect.bye && this.ctx.token) this.send(this.dialect.bye(this.ctx));
+  };
+
   /**
    * Ping, pick the dialect the server speaks, say hello where it has sessions; then(). On the
    * first generate and on every later one, so a restarted or upgraded server is noticed.

@@ -163,4 +163,5 @@ function anything() {
 function notifydeleted() {
   if (owner) mgPorts.release(registry, owner);
   if (device && device.job) device.cancel();
+  if (device) device.leave();
 }

@@ -22,11 +22,17 @@ class UdpBridge {
       socket.once("error", reject);
       socket.bind(0, "127.0.0.1", resolve);
     });
-    return new UdpBridge(socket, serverPort);
+    return new UdpBridge(socket, dgram.createSocket("udp4"), serverPort);
   }
 
-  constructor(socket, serverPort) {
+  /**
+   * Two sockets, as in the patcher: [udpsend] sends from a port of its own (it cannot
+   * receive), [udpreceive] listens on the reply port. So the device never sees a reply that
+   * goes back to a datagram's source port.
+   */
+  constructor(socket, sender, serverPort) {
     this.socket = socket;
+    this.sender = sender;
     this.serverPort = serverPort;
     this.port = socket.address().port;
     this.sent = [];
@@ -45,11 +51,12 @@ class UdpBridge {
   send(message) {
     const [address, ...args] = message;
     this.sent.push(message);
-    this.socket.send(osc.encode(address, args), this.serverPort, "127.0.0.1");
+    this.sender.send(osc.encode(address, args), this.serverPort, "127.0.0.1");
   }
 
   close() {
     this.socket.close();
+    this.sender.close();
   }
 }
 
