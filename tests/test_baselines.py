@@ -112,8 +112,9 @@ def test_key_finding_and_scales():
 
 def test_polyphony_counts_ringing_notes_and_flags_chords(steady):
     ring = [Note(14.0, 48, 3.0)]  # from bar 3 into the hole's first beat
-    assert musicality.max_sounding(ring + [Note(16.0, 60, 1.0)], 16.0, 32.0) == 2
-    assert musicality.max_sounding(ring, 20.0, 32.0) == 0
+    task = task_of(piece_of(ring + [n for n in steady.piece.tracks[0].notes if n.start >= 17]))
+    assert musicality.polyphony(task, [Note(16.0, 60, 1.0)], VOCAB) == (1, 2)
+    assert musicality.polyphony(task, [Note(17.0, 60, 1.0)], VOCAB) == (1, 1)
     chords = [Note(16.0 + k, p, 1.0) for k in range(4) for p in (60, 64)]  # dyads
     m = musicality.measure(steady, chords, VOCAB)
     assert m["poly_max"] == 1 and m["poly_violation"]
@@ -184,3 +185,11 @@ def test_cli_refuses_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         compare.main(["--split", "pop909-test", "--tasks", "0"])
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_a_note_a_hair_before_the_bar_line_belongs_to_the_hole(steady):
+    """As generation assigns notes to bars (onsets rounded to the language's grid)."""
+    early = Note(15.99, 48, 1.0)  # 1/100 quarter before bar 4: rounds onto its downbeat
+    task = task_of(piece_of([*steady.piece.tracks[0].notes, early]))
+    assert early in task.original() and early not in task.outside()
+    assert musicality.measure(task, task.original(), VOCAB)["notes_original"][0] == 5

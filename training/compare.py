@@ -23,7 +23,6 @@ first task of each seed as piano rolls (the hole and 4 bars each side: original,
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import sys
@@ -36,7 +35,7 @@ from midigen.server.engine.generation import Done, GenerationError, Request, gen
 from midigen.server.engine.sampling import SamplingOptions
 from midigen.server.engine.session import Engine
 from midigen.server.language import vocab as vocab_mod
-from midigen.server.language.piece import Note, Piece
+from midigen.server.language.piece import Note
 from midigen.server.language.vocab import Vocabulary
 from midigen.server.language.windows import Selection
 from training import corpus, musicality, phrase_tasks
@@ -71,13 +70,6 @@ def model_notes(
         done = event
     assert isinstance(done, Done)
     return notes_in(done.pieces[0].tracks[task.track].notes, *task.span), done
-
-
-def with_notes(task: PhraseTask, notes: list[Note]) -> Piece:
-    """The task's piece with the hole's notes replaced by `notes`."""
-    piece = copy.deepcopy(task.piece)
-    piece.tracks[task.track].notes = sorted(task.outside() + list(notes))
-    return piece
 
 
 def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocabulary,
@@ -137,7 +129,7 @@ def draw(task: PhraseTask, versions: dict[str, list[Note]], out: Path, margin: i
     cells = [(task.track, b - first) for b in task.bars]
     stem = task.work.replace("/", "-")
     for name, notes in versions.items():
-        shown = excerpt(with_notes(task, notes), first, last)
+        shown = excerpt(task.refilled(notes), first, last)
         title = f"{task.work} track {task.track + 1}, bars {task.first + 1}-{task.last + 1}: {name}"
         path = out / f"{stem}-{task.first + 1}-{name.replace(' ', '-')}.png"
         plot_piece(shown, cells, path, f"{title} (from bar {first + 1})")

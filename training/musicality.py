@@ -2,8 +2,9 @@
 
 Every generator (the model and the baselines, training/baselines.py) hands back the notes it
 wrote into a task's hole (training/phrase_tasks.py); `measure` scores them, `summarize` averages
-over tasks. Times are quantized to GRID ticks per quarter (the token language's grid) where
-positions are compared. The measures, as the model card states them:
+over tasks. Where positions are compared, times are on the token language's grid (TICKS per
+quarter), and a note belongs to the bar its rounded onset falls in, as in generation.
+The measures, as the model card states them:
 
 - **pitch-class correlation**: Pearson correlation of the 12 pitch-class onset counts of the
   generated notes with those of the original bars (training/plausibility.py's definition);
@@ -14,7 +15,7 @@ positions are compared. The measures, as the model card states them:
   refilled track's notes in the hole); the scale is the major or the natural minor scale. The
   original bars' share is given beside it: melodies leave the scale too.
 - **grid-onset overlap**: share of generated onsets on a position within the bar (a tick of
-  GRID per quarter) that some original note of the hole starts on.
+  TICKS per quarter) that some original note of the hole starts on.
 - **outside the track's range**: generated notes below the lowest or above the highest pitch the
   track plays outside the hole, as a share of generated notes.
 - **notes per bar ratio**: generated notes / original notes, summed over the tasks.
@@ -24,10 +25,10 @@ positions are compared. The measures, as the model card states them:
   bar's notes) is within one level of the request, the level of the original hole bars together
   (what the server asks for when the user sets no density).
 - **hard limits**: the polyphony limit the server sets when none is given (poly_max measured from
-  the original hole, notes ringing in counted; no limit at the top level) -- a task violates it
-  when any tick of the hole has more of the track's notes sounding; and the register "any"
-  stands for (`server.language.registers.resolve`: the range outside the hole plus a margin) --
-  generated notes outside it.
+  the original hole by `controls.measure`; no limit at the top level) -- a task violates it when
+  any tick of the refilled hole has more of the track's notes sounding (`polyphony`); and the
+  register "any" stands for (`server.language.registers.resolve`: the range outside the hole
+  plus a margin) -- generated notes outside it.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from midigen.server.language import controls as ctl
 from midigen.server.language.controls import density_level
+from midigen.server.language.grid import window_from_piece
 from midigen.server.language.piece import Note, Piece
 from midigen.server.language.vocab import Vocabulary
-from training.phrase_tasks import PhraseTask, notes_in, notes_per_bar
+from training.phrase_tasks import PhraseTask, notes_in, notes_per_bar, tick
 from training.plausibility import correlation
 
 try:  # the register control of issue 15; until it lands there is no register to check
@@ -47,7 +50,6 @@ try:  # the register control of issue 15; until it lands there is no register to
 except ImportError:  # pragma: no cover - only before registers.py is committed
     registers = None
 
-GRID = 12  # ticks per quarter for onset positions and sounding counts
 # Krumhansl & Kessler (1982) probe-tone profiles, tonic first
 MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
 MINOR_PROFILE = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
@@ -99,14 +101,11 @@ def in_key_share(notes: Sequence[Note], key: tuple[int, str] | None) -> float | 
 
 
 def bar_positions(notes: Sequence[Note], piece: Piece) -> list[int]:
-    """Each note's onset as a tick (GRID per quarter) within its bar."""
-    grid = piece.bars()
-    starts = np.array([b.start for b in grid])
-    out = []
-    for n in notes:
-        b = max(0, int(np.searchsorted(starts, n.start + 1e-6, side="right")) - 1)
-        out.append(round((n.start - grid[b].start) * GRID))
-    return out
+    """Each note's onset as a tick within its bar (bars as generation assigns notes to them)."""
+    starts = np.array([tick(b.start) for b in piece.bars()], dtype=np.int64)
+    onsets = np.array([tick(n.start) for n in notes], dtype=np.int64)
+    bars = np.maximum(0, np.searchsorted(starts, onsets, side="right") - 1)
+    return (onsets - starts[bars]).tolist()
 
 
 def onset_overlap(generated: Sequence[Note], original: Sequence[Note], piece: Piece
@@ -118,18 +117,19 @@ def onset_overlap(generated: Sequence[Note], original: Sequence[Note], piece: Pi
     return sum(p in used for p in bar_positions(generated, piece)) / len(generated)
 
 
-def max_sounding(notes: Sequence[Note], lo: float, hi: float) -> int:
-    """Most of `notes` sounding at once at any tick of [lo, hi) (notes ringing in count)."""
-    first, total = round(lo * GRID), round(hi * GRID) - round(lo * GRID)
-    delta = np.zeros(total + 1, dtype=np.int64)
-    for n in notes:
-        s = round(n.start * GRID) - first
-        e = max(s + 1, round(n.end * GRID) - first)
-        if e <= 0 or s >= total:
-            continue
-        delta[max(0, s)] += 1
-        delta[min(total, e)] -= 1
-    return int(np.cumsum(delta[:total]).max(initial=0))
+def polyphony(task: PhraseTask, notes: Sequence[Note], vocab: Vocabulary) -> tuple[int, int]:
+    """(the poly_max the server asks for when none is set: measured from the original hole,
+    most of the track's notes sounding at once in the hole refilled with `notes`), both counted
+    as the grammar counts them: on the language's window of the hole and the two bars before it
+    (so notes ringing in from those count), with `controls.measure` and `sounding_counts`."""
+    bars = list(range(max(0, task.first - 2), task.last + 1))
+    holes = [bars.index(b) for b in task.bars]
+    before = window_from_piece(task.piece, vocab, bars, [task.track])
+    after = window_from_piece(task.refilled(notes), vocab, bars, [task.track])
+    ticks = before.bar_ticks(vocab)
+    asked = ctl.measure(vocab, before.tracks[0], ticks, holes).poly_max
+    counts = ctl.sounding_counts(after.tracks[0], ticks)[sum(ticks[: holes[0]]) :]
+    return asked or vocab.document["polyphony_levels"], int(counts.max(initial=0))
 
 
 def measure(task: PhraseTask, generated: Sequence[Note], vocab: Vocabulary) -> dict:
@@ -146,8 +146,7 @@ def measure(task: PhraseTask, generated: Sequence[Note], vocab: Vocabulary) -> d
     low, high = min(n.pitch for n in outside), max(n.pitch for n in outside)
     register = None if registers is None else registers.resolve(track, outside, None, None)
     poly_top = vocab.document["polyphony_levels"]
-    poly_asked = min(poly_top, max(1, max_sounding([*outside, *original], lo, hi)))
-    poly_made = max_sounding([*outside, *generated], lo, hi)
+    poly_asked, poly_made = polyphony(task, generated, vocab)
     velocities = [n.velocity for n in generated]
     return {
         "notes_generated": gen_bars.tolist(),

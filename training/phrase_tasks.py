@@ -24,13 +24,14 @@ classical corpus cache's test split (a partial cache gives fewer pieces, not an 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from midigen.server.language.piece import EPS, Bar, Note, Piece
+from midigen.server.language.piece import Bar, Note, Piece
 from midigen.server.language.vocab import Vocabulary
 from training import corpus
 from training.masks import usable_bars
@@ -38,6 +39,7 @@ from training.masks import usable_bars
 SPAN = 4  # bars refilled per task
 CONTEXT = 4  # bars each side that must be encodable and hold some of the track's notes
 SPLITS = ("pop909-test", "classical-test")
+TICKS = 12  # ticks per quarter of the token language (language.json), for bar membership
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,21 @@ class PhraseTask:
         lo, hi = self.span
         return [n for n in self.piece.tracks[self.track].notes if not _inside(n, lo, hi)]
 
+    def refilled(self, notes: Sequence[Note]) -> Piece:
+        """A copy of the piece with the hole's notes replaced by `notes`."""
+        piece = copy.deepcopy(self.piece)
+        piece.tracks[self.track].notes = sorted(self.outside() + list(notes))
+        return piece
+
+
+def tick(time: float) -> int:
+    """A time on the token language's grid, rounded half-up as generation assigns notes to
+    bars: a note played a hair before a bar line belongs to the bar after it."""
+    return int(time * TICKS + 0.5)
+
 
 def _inside(note: Note, lo: float, hi: float) -> bool:
-    return lo - EPS <= note.start < hi - EPS
+    return tick(lo) <= tick(note.start) < tick(hi)
 
 
 def notes_in(notes: Sequence[Note], lo: float, hi: float) -> list[Note]:
@@ -133,11 +147,11 @@ def hole_starts(piece: Piece, track: int, vocab: Vocabulary, span: int = SPAN,
 
 
 def notes_per_bar(notes: Sequence[Note], grid: Sequence[Bar]) -> np.ndarray:
-    """Onsets per bar of the grid (notes past the last bar are not counted)."""
-    starts = np.array([b.start for b in grid])
-    onsets = np.array([n.start for n in notes])
-    bars = np.searchsorted(starts, onsets + EPS, side="right") - 1
-    inside = (bars >= 0) & (onsets < grid[-1].end - EPS)
+    """Onsets per bar of the grid, on the language's grid (notes past the last bar: none)."""
+    starts = np.array([tick(b.start) for b in grid], dtype=np.int64)
+    onsets = np.array([tick(n.start) for n in notes], dtype=np.int64)
+    bars = np.searchsorted(starts, onsets, side="right") - 1
+    inside = (bars >= 0) & (onsets < tick(grid[-1].end))
     return np.bincount(bars[inside], minlength=len(grid))[: len(grid)]
 
 
