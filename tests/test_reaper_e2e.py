@@ -57,4 +57,4 @@ def server_port():
 
 def test_scripts_infill_continue_loop_cancel_against_the_real_server(server_port):
     passed = busted("e2e/infill_spec.lua", env={**ENV, "MIDIGEN_TEST_PORT": str(server_port)})
-    assert len(passed) == 9
+    assert len(passed) == 10

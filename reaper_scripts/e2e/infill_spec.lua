@@ -101,6 +101,21 @@ describe("Infill selected bars", function()
     assert.truthy(console(fake):find("cancelled; nothing was written"), console(fake))
   end)
 
+  it("takes its bars out when REAPER terminates the script mid-job", function()
+    local fake = project.new({ 0, 44 }, {})
+    local before = project.fingerprint(fake, 1, true)
+    local stopped
+    harness.run(fake, INFILL, function()
+      if not stopped and #fake.inserts > 0 then
+        stopped = true
+        harness.terminate(fake)
+      end
+    end)
+    assert.is_true(stopped, "no bar arrived before the end")
+    assert.are.equal(before, project.fingerprint(fake, 1, true))
+    assert.are.equal(0, #fake.undo)
+  end)
+
   it("times out, takes its bars out, and says so", function()
     local fake = project.new({ 0, 44 }, { timeout = 0.5 }) -- 12 bars take longer
     local before = project.fingerprint(fake, 1, true)

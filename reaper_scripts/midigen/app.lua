@@ -125,6 +125,7 @@ function Run:tick()
 end
 
 function Run:close()
+  self.closed = true
   local bye = self.job:bye()
   if bye then
     self.udp:send(bye, self.cfg.host, self.cfg.port)
@@ -136,6 +137,22 @@ function Run:close()
     config.share("cancel:" .. self.client_id, nil)
   end
   self.udp:close()
+end
+
+-- REAPER ends the script (the user chose "terminate" when running the action again, or
+-- REAPER quits): a job still running is cancelled and its bars are taken out.
+function Run:abort()
+  if self.closed then
+    return
+  end
+  if not self.job.finished then
+    self.job:cancel("stopped", reaper.time_precise())
+    for _, d in ipairs(self.job:take_datagrams()) do
+      self.udp:send(d, self.cfg.host, self.cfg.port)
+    end
+    self.writer:revert()
+  end
+  self:close()
 end
 
 function Run:loop()
@@ -193,6 +210,7 @@ function app.run(mode)
   end
   say(("%s (%s)"):format(plan.label:gsub("^midigen: ", ""), shown_job_settings(cfg)))
   run:start()
+  reaper.atexit(function() run:abort() end)
   reaper.defer(function() run:loop() end)
   return run
 end

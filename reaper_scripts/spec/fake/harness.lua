@@ -62,7 +62,20 @@ function harness.run(fake, name, on_tick, limit)
     assert(socket.gettime() < deadline, "the script was still running after " .. (limit or 60) .. " s")
     socket.sleep(harness.TICK)
   end
+  harness.terminate(fake)
   return fake
+end
+
+--- Ends every running script as REAPER does: its deferred calls are dropped and its atexit
+--- functions run.
+function harness.terminate(fake)
+  fake.deferred = {}
+  local handlers = fake.at_exit
+  fake.at_exit = {}
+  for _, f in ipairs(handlers) do
+    f()
+  end
+  fake:check_tick()
 end
 
 --- Everything the scripts printed to the console, as one string.

@@ -49,6 +49,7 @@ function Fake.new(spec)
   self.selection = spec.selection or { 0, 0 }
   self.tracks = {}
   self.global_ext, self.project_ext = {}, {}
+  self.at_exit = {}
   self.deferred, self.console, self.alerts, self.undo, self.inserts, self.exec = {}, {}, {}, {}, {}, {}
   self.answers = spec.answers or {}
   self.chunks, self.chunk_count = {}, 0
@@ -141,6 +142,7 @@ function Fake:api()
   function r.GetResourcePath() return fake.resource_path end
   function r.time_precise() return fake.clock() end
   function r.defer(f) fake.deferred[#fake.deferred + 1] = f end
+  function r.atexit(f) fake.at_exit[#fake.at_exit + 1] = f end
   function r.ShowConsoleMsg(text) fake.console[#fake.console + 1] = text end
   function r.MB(text, title, kind)
     fake.alerts[#fake.alerts + 1] = { text = text, title = title, kind = kind }
