@@ -162,7 +162,7 @@ Device.prototype.prepare = function () {
   return {
     id: this.nextJob++,
     mode: s.mode,
-    clipPath: c.path,
+    clipPath: c.ref,
     original: sel.target.notes,
     clipEnd: { loopEnd: c.loopEnd, endMarker: c.endMarker, looping: c.looping },
     piece: piece.buildPiece(sel, meters, pieceBars),

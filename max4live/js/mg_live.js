@@ -45,6 +45,8 @@ function clipInfo(clip) {
   var arrangement = clip.unquotedpath.indexOf("arrangement_clips") >= 0;
   var info = {
     path: clip.unquotedpath,
+    // Writes go to "id N": a path by index would move if clips are added or removed meanwhile.
+    ref: "id " + clip.id,
     name: str(clip, "name"),
     looping: num(clip, "looping") === 1,
     loopStart: num(clip, "loop_start"),

@@ -51,6 +51,8 @@ test("infill writes each selected bar once (remove over the bar, one add) inside
   assert.match(statuses.at(-1), /^done in \d+ ms$/);
   assert.deepEqual(edits(live), ["begin_undo_step", "remove 4+4", "add 1", "remove 8+4", "add 1", "end_undo_step"]);
   assert.equal(live.undoSteps, 1);
+  const clipId = live.object(KEYS).id;
+  assert.ok(live.callsOf("add_new_notes").every((c) => c.path === "id " + clipId), "writes address the clip by id");
   const after = live.notesOf(KEYS);
   const outside = (ns) => ns.filter((n) => n.start_time < 4 || n.start_time >= 12);
   assert.deepEqual(outside(after), outside(before), "bars outside the selection are untouched");

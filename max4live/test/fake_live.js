@@ -75,6 +75,8 @@ class FakeLive {
 
   resolve(path) {
     if (path === "live_set") return this.song;
+    const byId = /^id (\d+)$/.exec(path);
+    if (byId) return this.all().find((o) => o.id === +byId[1]) || null;
     if (path === "live_app" || path === "this_device") return { id: 999 };
     let m = /^live_set tracks (\d+)$/.exec(path);
     if (m) return this.tracks[+m[1]] || null;
@@ -90,6 +92,16 @@ class FakeLive {
     m = /^live_set tracks (\d+) arrangement_clips (\d+)$/.exec(path);
     if (m) return (this.tracks[+m[1]] || { arrangement: [] }).arrangement[+m[2]] || null;
     return null;
+  }
+
+  /** Every object that has an id, for "id N" paths. */
+  all() {
+    const out = [this.song];
+    for (const t of this.tracks) {
+      out.push(t, ...t.devices, ...t.slots, ...t.arrangement);
+      for (const s of t.slots) if (s.clip) out.push(s.clip);
+    }
+    return out;
   }
 
   object(path) {
