@@ -172,3 +172,21 @@ test("loop mode: the next variation is swapped in over a loop cycle, then more a
   device.cancel();
   bridge.close();
 });
+
+test("a dense 16-bar clip and its context go up in many chunks (paced) and come back", async () => {
+  const dense = [];
+  for (let i = 0; i < 16 * 16; i++) dense.push({ pitch: 60 + ((i * 7) % 24), start_time: i / 4, duration: 0.25, velocity: 70 + (i % 40) });
+  const { live, device, statuses, bridge } = await setup({ loopEnd: 64, notes: dense });
+  device.set("fromBar", 9);
+  device.set("toBar", 9);
+  device.generate();
+  await settle(device);
+  assert.match(statuses.at(-1), /^done in/);
+  const uploadNotes = bridge.sent.filter((m) => m[0] === "/midigen/upload/notes");
+  assert.ok(uploadNotes.length >= 5, "several chunks");
+  const uploaded = bridge.received.find((m) => m.address === "/midigen/uploaded");
+  // 256 keys notes + the 1-bar bass (2) and drum (2) loops repeated over 16 bars.
+  assert.equal(uploaded.args[1], 256 + 16 * 2 + 16 * 2);
+  assert.deepEqual(live.callsOf("remove_notes_extended").map((c) => c.args.slice(2)), [[32, 4]]);
+  bridge.close();
+});
