@@ -173,9 +173,9 @@
      "presentation": 1,
      "presentation_rect": [
       8,
-      146,
-      420,
-      18
+      128,
+      470,
+      30
      ],
      "text": "midigen: press Generate",
      "numinlets": 1,
@@ -245,9 +245,9 @@
      "presentation": 1,
      "presentation_rect": [
       8,
-      6,
-      80,
-      48
+      8,
+      64,
+      54
      ],
      "numinlets": 1,
      "numoutlets": 3,
@@ -310,8 +310,8 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      96,
-      20,
+      124,
+      8,
       40,
       15
      ],
@@ -352,8 +352,8 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      96,
-      40,
+      124,
+      26,
       40,
       15
      ],
@@ -430,9 +430,9 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      146,
-      6,
-      50,
+      232,
+      8,
+      56,
       15
      ],
      "numinlets": 1,
@@ -484,9 +484,9 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      146,
+      232,
       26,
-      50,
+      56,
       15
      ],
      "numinlets": 1,
@@ -538,9 +538,9 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      146,
-      46,
-      50,
+      232,
+      44,
+      56,
       15
      ],
      "numinlets": 1,
@@ -592,8 +592,8 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      206,
-      6,
+      232,
+      62,
       56,
       15
      ],
@@ -642,8 +642,8 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      206,
-      26,
+      232,
+      80,
       56,
       15
      ],
@@ -872,9 +872,9 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      206,
-      46,
-      56,
+      368,
+      8,
+      40,
       15
      ],
      "numinlets": 1,
@@ -914,9 +914,9 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      266,
-      46,
-      56,
+      368,
+      26,
+      40,
       15
      ],
      "numinlets": 1,
@@ -992,8 +992,8 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      270,
-      8,
+      368,
+      44,
       15,
       15
      ],
@@ -1053,10 +1053,10 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      296,
-      4,
+      420,
+      8,
       44,
-      40
+      48
      ],
      "numinlets": 1,
      "numoutlets": 2,
@@ -1113,8 +1113,8 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      350,
-      8,
+      124,
+      62,
       40,
       15
      ],
@@ -1173,8 +1173,8 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      350,
-      28,
+      124,
+      80,
       40,
       15
      ],
@@ -1234,9 +1234,9 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      398,
       8,
-      60,
+      70,
+      64,
       20
      ],
      "numinlets": 1,
@@ -1255,7 +1255,7 @@
        "parameter_shortname": "Generate",
        "parameter_type": 2,
        "parameter_modmode": 0,
-       "parameter_invisible": 2,
+       "parameter_invisible": 1,
        "parameter_enum": [
         "val1",
         "val2"
@@ -1315,9 +1315,9 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      398,
-      32,
-      60,
+      8,
+      94,
+      64,
       20
      ],
      "numinlets": 1,
@@ -1336,7 +1336,7 @@
        "parameter_shortname": "Cancel",
        "parameter_type": 2,
        "parameter_modmode": 0,
-       "parameter_invisible": 2,
+       "parameter_invisible": 1,
        "parameter_enum": [
         "val1",
         "val2"
@@ -1389,22 +1389,321 @@
      "id": "obj-50",
      "maxclass": "comment",
      "patching_rect": [
-      20,
-      1500,
-      100,
+      830,
+      580,
+      86,
       18
      ],
      "presentation": 1,
      "presentation_rect": [
-      96,
-      6,
-      40,
-      12
+      84,
+      8,
+      38,
+      15
      ],
-     "text": "bars (0: loop)",
+     "text": "From",
      "numinlets": 1,
      "numoutlets": 0,
-     "fontsize": 8.0
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-51",
+     "maxclass": "comment",
+     "patching_rect": [
+      20,
+      600,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      84,
+      26,
+      38,
+      15
+     ],
+     "text": "To",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-52",
+     "maxclass": "comment",
+     "patching_rect": [
+      110,
+      560,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      84,
+      42,
+      84,
+      15
+     ],
+     "text": "0 = clip loop",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-53",
+     "maxclass": "comment",
+     "patching_rect": [
+      200,
+      580,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      84,
+      62,
+      38,
+      15
+     ],
+     "text": "Vars",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-54",
+     "maxclass": "comment",
+     "patching_rect": [
+      290,
+      600,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      84,
+      80,
+      38,
+      15
+     ],
+     "text": "Show",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-55",
+     "maxclass": "comment",
+     "patching_rect": [
+      380,
+      560,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      176,
+      8,
+      56,
+      15
+     ],
+     "text": "Density",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-56",
+     "maxclass": "comment",
+     "patching_rect": [
+      470,
+      580,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      176,
+      26,
+      56,
+      15
+     ],
+     "text": "Poly min",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-57",
+     "maxclass": "comment",
+     "patching_rect": [
+      560,
+      600,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      176,
+      44,
+      56,
+      15
+     ],
+     "text": "Poly max",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-58",
+     "maxclass": "comment",
+     "patching_rect": [
+      650,
+      560,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      176,
+      62,
+      56,
+      15
+     ],
+     "text": "Dur min",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-59",
+     "maxclass": "comment",
+     "patching_rect": [
+      740,
+      580,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      176,
+      80,
+      56,
+      15
+     ],
+     "text": "Dur max",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-60",
+     "maxclass": "comment",
+     "patching_rect": [
+      830,
+      600,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      300,
+      8,
+      66,
+      15
+     ],
+     "text": "Low note",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-61",
+     "maxclass": "comment",
+     "patching_rect": [
+      20,
+      560,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      300,
+      26,
+      66,
+      15
+     ],
+     "text": "High note",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-62",
+     "maxclass": "comment",
+     "patching_rect": [
+      110,
+      580,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      300,
+      44,
+      66,
+      15
+     ],
+     "text": "Velocity",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-63",
+     "maxclass": "comment",
+     "patching_rect": [
+      200,
+      600,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      300,
+      62,
+      66,
+      15
+     ],
+     "text": "-1 = any",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
     }
    }
   ],
