@@ -37,7 +37,7 @@ def test_busted_unit_specs_of_the_pure_modules():
 
 def test_scripts_offline_absent_server_missing_luasocket_and_settings():
     passed = busted("e2e/offline_spec.lua")
-    assert len(passed) == 5
+    assert len(passed) == 6
 
 
 def test_reapack_index_is_generated_from_the_scripts():

@@ -180,7 +180,7 @@ function app.run(mode)
   local cfg = config.job(proj)
   local extra = mode == "continue" and plan_mod.MAX_NEW_BARS or cfg.context
   local snapshot
-  snapshot, why = project.snapshot(proj, mode, extra)
+  snapshot, why = project.snapshot(proj, mode, cfg.context, extra)
   if not snapshot then
     return alert(why)
   end

@@ -46,15 +46,17 @@ function timemap:bpm_at_qn(qn)
 end
 
 --- Measure `index` (0-based, as TimeMap_GetMeasureInfo counts): start and end in quarter
---- notes, numerator, denominator.
+--- notes, numerator, denominator. Bar lines are computed once, in order, and kept.
 function timemap:measure(index)
-  local qn, meter = 0, self.markers[1]
-  for _ = 1, index do
-    qn = qn + meter.num * 4 / meter.den
-    meter = marker_by(self, "qn", qn + 1e-9)
+  self.bars = self.bars or {}
+  local bars = self.bars
+  while #bars <= index do
+    local qn = #bars == 0 and 0 or bars[#bars].finish
+    local meter = marker_by(self, "qn", qn + 1e-9)
+    bars[#bars + 1] = { start = qn, finish = qn + meter.num * 4 / meter.den, num = meter.num, den = meter.den }
   end
-  meter = marker_by(self, "qn", qn + 1e-9)
-  return qn, qn + meter.num * 4 / meter.den, meter.num, meter.den
+  local m = bars[index + 1]
+  return m.start, m.finish, m.num, m.den
 end
 
 --- The measure containing quarter note `qn` (0-based) and the quarter note where it starts.
