@@ -94,6 +94,14 @@ def test_shared_prompts(path):
     assert out.ticks_per_beat == mid.ticks_per_beat
 
 
+@pytest.mark.parametrize("path", SHARED_PROMPTS, ids=lambda p: p.name)
+def test_with_nothing_to_change_the_file_comes_back_byte_for_byte(path):
+    mid = mido.MidiFile(path)
+    buf = io.BytesIO()
+    save_midi(edit_midi(mid, read_midi(mid), []), buf)
+    assert buf.getvalue() == path.read_bytes()
+
+
 def test_an_unchanged_track_is_carried_over_message_for_message():
     mid = SONGS["4/4, 460 ticks, tempo changes"]
     piece = read_midi(mid)
