@@ -78,7 +78,7 @@ function trackInfo(API, index) {
   var devices = [];
   var count = track.getcount("devices");
   for (var d = 0; d < count; d++) devices.push(str(new API("live_set tracks " + index + " devices " + d), "class_name"));
-  return { index: index, name: str(track, "name"), devices: devices, midi: num(track, "has_midi_input") === 1 };
+  return { index: index, name: str(track, "name"), devices: devices, midi: num(track, "has_midi_input") === 1, muted: num(track, "mute") === 1 };
 }
 
 /**
@@ -105,7 +105,7 @@ function readSelection(API) {
   for (var t = 0; t < tracks; t++) {
     if (t === where.track) continue;
     var ti = trackInfo(API, t);
-    if (!ti.midi) continue;
+    if (!ti.midi || ti.muted) continue; // context is what sounds with the clip
     var clips = info.arrangement ? arrangementClips(API, t, info) : sessionClip(API, t, where.scene);
     clips.forEach(function (c) {
       context.push({ track: ti, clip: c.info, notes: c.notes });
@@ -125,7 +125,7 @@ function sessionClip(API, track, scene) {
   var slot = new API("live_set tracks " + track + " clip_slots " + scene);
   if (!exists(slot) || num(slot, "has_clip") !== 1) return [];
   var clip = new API("live_set tracks " + track + " clip_slots " + scene + " clip");
-  if (num(clip, "is_midi_clip") !== 1) return [];
+  if (num(clip, "is_midi_clip") !== 1 || num(clip, "muted") === 1) return [];
   var info = clipInfo(clip);
   return [{ info: info, notes: readNotes(clip, info.firstTime, info.lastTime) }];
 }
@@ -138,7 +138,7 @@ function arrangementClips(API, track, target) {
   var count = new API("live_set tracks " + track).getcount("arrangement_clips");
   for (var i = 0; i < count; i++) {
     var clip = new API(base + i);
-    if (num(clip, "is_midi_clip") !== 1) continue;
+    if (num(clip, "is_midi_clip") !== 1 || num(clip, "muted") === 1) continue;
     var info = clipInfo(clip);
     if (info.endTime <= from + EPS || info.startTime >= to - EPS) continue;
     out.push({ info: info, notes: readNotes(clip, info.firstTime, info.lastTime) });

@@ -94,3 +94,16 @@ test("an undo step opens once and closes once; without Live 12 it calls nothing"
   assert.deepEqual(old.calls, []);
   assert.equal(live.liveMajorVersion(old.LiveAPI), 11);
 });
+
+test("muted tracks and deactivated clips are not context", () => {
+  const world = new FakeLive({
+    tracks: [
+      { name: "Keys", slots: [{ loop_end: 4 }] },
+      { name: "Bass", mute: true, slots: [{ loop_end: 4, notes: [{ pitch: 36, start_time: 0, duration: 1 }] }] },
+      { name: "Pad", slots: [{ loop_end: 4, muted: true, notes: [{ pitch: 60, start_time: 0, duration: 4 }] }] },
+      { name: "Lead", slots: [{ loop_end: 4, notes: [{ pitch: 72, start_time: 0, duration: 1 }] }] },
+    ],
+    detail: "live_set tracks 0 clip_slots 0 clip",
+  });
+  assert.deepEqual(live.readSelection(world.LiveAPI).context.map((c) => c.track.name), ["Lead"]);
+});
