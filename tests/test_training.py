@@ -16,8 +16,8 @@ from midigen.server.language.controls import measure  # noqa: E402
 from midigen.server.language.grid import window_from_piece  # noqa: E402
 from midigen.server.language.piece import Note, Piece, TimeSignature, Track  # noqa: E402
 from midigen.server.language.tokens import decode  # noqa: E402
+from training import batching, loss, schedule, train  # noqa: E402
 from training import dataset as ds  # noqa: E402
-from training import schedule, train  # noqa: E402
 
 VOCAB = vocab_mod.load()
 TINY = ["--layers", "2", "--width", "32", "--heads", "2", "--context", "512", "--threads", "1",
@@ -120,7 +120,7 @@ def test_stream_is_deterministic_and_covers_every_kind():
 def test_loss_weights_skip_headers_and_weight_the_answer():
     example = ds.make_example(_waltz(), VOCAB, ds.Config(), np.random.default_rng(0), kind="bars")
     ids = torch.from_numpy(example.tokens.astype(np.int64))[None]
-    weights, answer = train.Weights(VOCAB, 2.0)(ids)
+    weights, answer = loss.Weights(VOCAB, 2.0)(ids)
     names = [VOCAB.describe(int(t)) for t in ids[0, 1:]]
     first_fill = names.index("<fill>")
     for name, w in zip(names, weights[0].tolist()):
@@ -137,17 +137,17 @@ def test_tiny_model_learns_a_repeated_batch():
     torch.manual_seed(0)
     model = GPT2LMHeadModel(train.model_config(VOCAB, args))
     stream = ds.examples(ds.list_pieces(PIECES), VOCAB, seed=0)
-    ids = train.pad_batch([next(stream).tokens for _ in range(4)], VOCAB.special("<pad>"))
-    weights = train.Weights(VOCAB, 2.0)
+    ids = batching.pad_batch([next(stream).tokens for _ in range(4)], VOCAB.special("<pad>"))
+    weights = loss.Weights(VOCAB, 2.0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(20):
         w, _ = weights(ids)
-        loss = (train.token_nll(model, ids) * w).sum() / w.sum()
+        value = (loss.token_nll(model, ids) * w).sum() / w.sum()
         optimizer.zero_grad()
-        loss.backward()
+        value.backward()
         optimizer.step()
-        losses.append(loss.item())
+        losses.append(value.item())
     assert losses[-1] < 0.6 * losses[0]
 
 

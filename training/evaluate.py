@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from midigen.server.language import vocab as vocab_mod
-from training import corpus, train
+from training import corpus, loss
 from training import dataset as ds
 
 ORDER = 4
@@ -90,7 +90,7 @@ class NGram:
         return -np.log(p)
 
 
-def ngram_nll(model: NGram, examples: list[np.ndarray], weights: train.Weights) -> dict:
+def ngram_nll(model: NGram, examples: list[np.ndarray], weights: loss.Weights) -> dict:
     fill = fill_n = total = total_n = 0.0
     for seq in examples:
         nll = model.nll(seq)
@@ -110,7 +110,7 @@ def nll_report(args: argparse.Namespace) -> dict:
     hf_logging.set_verbosity_error()  # right padding without attention_mask is intended: causal
     torch.set_num_threads(args.threads)
     vocab = vocab_mod.load()
-    weights = train.Weights(vocab, 2.0)
+    weights = loss.Weights(vocab, 2.0)
     model = GPT2LMHeadModel.from_pretrained(args.model).eval()
     cfg = ds.Config(
         window_bars=model.config.midigen_window_bars,
@@ -123,7 +123,7 @@ def nll_report(args: argparse.Namespace) -> dict:
     counted = ds.fixed_examples(train_pieces, vocab, args.ngram_examples, cfg, seed=99)
     ngram = NGram(counted, len(vocab))
     baseline = ngram_nll(ngram, held_out, weights)
-    scored = train.evaluate(model, held_out, weights, vocab.special("<pad>"), "cpu", 8192)
+    scored = loss.evaluate(model, held_out, weights, vocab.special("<pad>"), "cpu", 8192)
     result = {
         "checkpoint": str(args.model),
         "split": args.split,

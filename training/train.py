@@ -33,88 +33,20 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from midigen.server.language import vocab as vocab_mod
-from midigen.server.language.vocab import CONTROL_FAMILIES, Vocabulary
+from midigen.server.language.vocab import Vocabulary
 from training import corpus, pop909
 from training import dataset as ds
+from training.batching import batches
 from training.checkpoints import export, hf_from_bundle, save
+from training.loss import Weights, evaluate, token_nll
 from training.schedule import lr_at, replan
 
 DEFAULT_RUNS = Path.home() / ".cache" / "midigen" / "runs"
-
-
-# ----------------------------------------------------------------------------- batches
-
-
-def batches(stream: Iterable[np.ndarray], batch_tokens: int, pad: int, seed: int,
-            buffer: int = 512) -> Iterator[torch.Tensor]:  # fmt: skip
-    """Right-padded (B, L) batches of about `batch_tokens` tokens (padding included).
-
-    Examples are read `buffer` at a time and sorted by length, so a batch holds examples of
-    similar length and padding stays small; the batches of a buffer go out in random order.
-    """
-    rng = np.random.default_rng(seed)
-    it = iter(stream)
-    while True:
-        chunk = [x for _, x in zip(range(buffer), it)]
-        if not chunk:
-            return
-        chunk.sort(key=len)
-        groups, group, longest = [], [], 0
-        for x in chunk:
-            longest_if = max(longest, len(x))
-            if group and longest_if * (len(group) + 1) > batch_tokens:
-                groups.append(group)
-                group, longest_if = [], len(x)
-            group.append(x)
-            longest = longest_if
-        groups.append(group)
-        for i in rng.permutation(len(groups)):
-            yield pad_batch(groups[i], pad)
-
-
-def pad_batch(rows: list[np.ndarray], pad: int) -> torch.Tensor:
-    out = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.from_numpy(r.astype(np.int64))
-    return out
-
-
-class Weights:
-    """Per-target loss weights (see the module docstring) computed from the token ids."""
-
-    def __init__(self, vocab: Vocabulary, fill_weight: float):
-        given = torch.zeros(len(vocab), dtype=torch.bool)
-        for family in ("inst", *CONTROL_FAMILIES):
-            given[vocab[family].start : vocab[family].stop] = True
-        for name in ("<vel_on>", "<vel_off>", "<mt_on>", "<mt_off>", "<pad>"):
-            given[vocab.special(name)] = True
-        self.given = given
-        self.track_end = vocab.special("<track_end>")
-        self.fill_weight = fill_weight
-
-    def __call__(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(weights, answer mask) for the targets ids[:, 1:]."""
-        targets = ids[:, 1:]
-        pos = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
-        last_end = torch.where(ids == self.track_end, pos, -1).max(dim=1, keepdim=True).values
-        answer = (pos > last_end)[:, 1:] & ~self.given.to(ids.device)[targets]
-        kept = ~self.given.to(ids.device)[targets]
-        weights = kept.float() + answer.float() * (self.fill_weight - 1)
-        return weights, answer
-
-
-def token_nll(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
-    """NLL of every target ids[:, 1:] (B, L-1), in float32."""
-    logits = model(input_ids=ids).logits[:, :-1].float()
-    return F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
 
 
 # ----------------------------------------------------------------------------- model
@@ -139,27 +71,6 @@ def model_config(vocab: Vocabulary, args: argparse.Namespace):  # noqa: ANN201 -
         midigen_max_tracks=args.max_tracks,
         midigen_language_version=vocab.document["version"],
     )
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, valid: list[np.ndarray], weights: Weights, pad: int,
-             device: str, batch_tokens: int) -> dict:  # fmt: skip
-    """Mean NLL per answer token and per weighted-in token over the fixed validation set."""
-    model.eval()
-    fill = fill_n = total = total_n = 0.0
-    rows = sorted(valid, key=len)
-    for ids in batches(rows, batch_tokens, pad, seed=0, buffer=len(rows) or 1):
-        ids = ids.to(device)
-        nll = token_nll(model, ids)
-        w, answer = weights(ids)
-        kept = w > 0
-        fill += float(nll[answer].sum())
-        fill_n += float(answer.sum())
-        total += float(nll[kept].sum())
-        total_n += float(kept.sum())
-    model.train()
-    return {"valid_fill": fill / max(1, fill_n), "valid_all": total / max(1, total_n),
-            "valid_fill_tokens": int(fill_n)}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- training
