@@ -7,11 +7,12 @@ Instruments: a track's program is its first program change (in its first MIDI ta
 one); without one, a "[pNN]" tag in the track name (GM program NN, 0-127) sets it. A track is
 drums when most of a take's first notes are on MIDI channel 10, or its name has "[drums]".
 
-Only the notes near the selection are read (a binary search skips the rest of a long take),
-so a long project does not make the action slow to return.
+Only the notes near the selection are read (takes.lua finds them by binary search), so a long
+project does not make the action slow to return.
 ]]
 
 local bars = require("midigen.bars")
+local takes = require("midigen.takes")
 
 local project = {}
 
@@ -31,22 +32,6 @@ function project.measures(proj, qn, extra)
     out[#out + 1] = { start = start, finish = finish, num = num, den = den }
   end
   return out
-end
-
--- The index (0-based) of the first note starting at or after `ppq`: REAPER keeps a take's
--- notes sorted by start, so a binary search skips the notes before the window.
-local function first_note_from(take, count, ppq)
-  local lo, hi = 0, count
-  while lo < hi do
-    local mid = (lo + hi) // 2
-    local _, _, _, start = reaper.MIDI_GetNote(take, mid)
-    if start < ppq then
-      lo = mid + 1
-    else
-      hi = mid
-    end
-  end
-  return lo
 end
 
 -- Drums: most of the take's first notes are on channel 10.
@@ -73,14 +58,10 @@ end
 
 -- The unmuted notes of a take that start inside [a, b) (project quarter notes, already within
 -- the item), cut at b. Only that span is read, however long the take.
-local function read_notes(take, count, a, b)
+local function read_notes(take, a, b)
   local list = {}
-  local ppq_b = reaper.MIDI_GetPPQPosFromProjQN(take, b)
-  for i = first_note_from(take, count, reaper.MIDI_GetPPQPosFromProjQN(take, a)), count - 1 do
+  for _, i in ipairs(takes.notes_between(take, a, b)) do
     local _, _, muted, ppq_a, ppq_end, _, pitch, vel = reaper.MIDI_GetNote(take, i)
-    if ppq_a >= ppq_b then
-      break
-    end
     local start = reaper.MIDI_GetProjQNFromPPQPos(take, ppq_a)
     local finish = math.min(reaper.MIDI_GetProjQNFromPPQPos(take, ppq_end), b)
     if not muted and finish > start then
@@ -127,7 +108,7 @@ local function read_track(track, items, a, b)
     program = program or first_program(it.take, cc_count)
     drum = drum or on_drum_channel(it.take, note_count)
     if it.a < b and it.b > a then
-      local list = read_notes(it.take, note_count, math.max(a, it.a), math.min(b, it.b))
+      local list = read_notes(it.take, math.max(a, it.a), math.min(b, it.b))
       table.move(list, 1, #list, #t.notes + 1, t.notes)
     end
   end

@@ -14,6 +14,7 @@ undo point; the streamed edits before it belong to that point.
 ]]
 
 local notes = require("midigen.notes")
+local takes = require("midigen.takes")
 
 local Writer = {}
 Writer.__index = Writer
@@ -27,7 +28,7 @@ function Writer.new(proj, plan)
   self.variations = plan.request.variations
   self.saved = {} -- { item, chunk } in the order first touched
   self.created = {} -- { track, item }
-  self.takes = {} -- "variation:wire track" -> take
+  self.take_of = {} -- "variation:wire track" -> take
   self.tracks = {} -- wire track -> { track, item, original }
   self.notes_written, self.bars_written = 0, 0
   return self
@@ -51,27 +52,16 @@ end
 
 -- Removes the notes of `take` that start inside [a, b) (project quarter notes).
 local function clear(take, a, b)
-  local _, count = reaper.MIDI_CountEvts(take)
-  for i = count - 1, 0, -1 do
-    local _, _, _, ppq = reaper.MIDI_GetNote(take, i)
-    local qn = reaper.MIDI_GetProjQNFromPPQPos(take, ppq)
-    if qn >= a - EPS and qn < b - EPS then
-      reaper.MIDI_DeleteNote(take, i)
-    end
+  local found = takes.notes_between(take, a - EPS, b - EPS)
+  for k = #found, 1, -1 do
+    reaper.MIDI_DeleteNote(take, found[k])
   end
 end
 
--- Copies every note and CC of `from` into the empty take `to` (same item, same positions).
+-- Copies every event of `from` (notes, CCs, text and sysex) into the empty take `to`.
 local function copy_events(from, to)
-  local _, note_count, cc_count = reaper.MIDI_CountEvts(from)
-  for i = 0, note_count - 1 do
-    local _, sel, muted, a, b, chan, pitch, vel = reaper.MIDI_GetNote(from, i)
-    reaper.MIDI_InsertNote(to, sel, muted, a, b, chan, pitch, vel, true)
-  end
-  for i = 0, cc_count - 1 do
-    local _, sel, muted, ppq, chanmsg, chan, msg2, msg3 = reaper.MIDI_GetCC(from, i)
-    reaper.MIDI_InsertCC(to, sel, muted, ppq, chanmsg, chan, msg2, msg3)
-  end
+  local _, events = reaper.MIDI_GetAllEvts(from, "")
+  reaper.MIDI_SetAllEvts(to, events)
   reaper.MIDI_Sort(to)
 end
 
@@ -122,8 +112,8 @@ end
 -- The take variation `v` of track `wire` is written into.
 function Writer:_take(v, wire)
   local k = v .. ":" .. wire
-  if self.takes[k] then
-    return self.takes[k]
+  if self.take_of[k] then
+    return self.take_of[k]
   end
   local entry = self:_prepare_track(wire)
   if not entry then
@@ -145,12 +135,12 @@ function Writer:_take(v, wire)
         end
       end
       reaper.GetSetMediaItemTakeInfo_String(t, "P_NAME", "midigen " .. n, true)
-      self.takes[n .. ":" .. wire] = t
+      self.take_of[n .. ":" .. wire] = t
     end
-    reaper.SetActiveTake(self.takes["1:" .. wire])
-    take = self.takes[k]
+    reaper.SetActiveTake(self.take_of["1:" .. wire])
+    take = self.take_of[k]
   end
-  self.takes[k] = take
+  self.take_of[k] = take
   return take
 end
 
@@ -206,7 +196,7 @@ function Writer:revert()
   end
   reaper.PreventUIRefresh(-1)
   reaper.UpdateArrange()
-  self.saved, self.created, self.takes, self.tracks = {}, {}, {}, {}
+  self.saved, self.created, self.take_of, self.tracks = {}, {}, {}, {}
 end
 
 return Writer
