@@ -87,4 +87,14 @@ describe("settings", function()
     assert.is_nil(settings.check_track({ pitch_min = 60, pitch_max = -1 }))
     assert.is_nil((settings.from_csv(settings.TRACK, "1,2")))
   end)
+
+  it("fit one GetUserInputs dialog each: at most 16 fields, no comma in a caption", function()
+    for _, fields in ipairs({ settings.JOB, settings.TRACK }) do
+      assert.is_true(#fields <= 16)
+      for _, f in ipairs(fields) do
+        assert.is_nil(f.label:find(",", 1, true), f.label)
+        assert.are.equal(f.default, settings.parse(f, tostring(f.default)))
+      end
+    end
+  end)
 end)
