@@ -14,7 +14,7 @@ import pytest
 from midigen.server.engine.sampling import SamplingOptions
 from midigen.server.language import vocab as vocab_mod
 from midigen.server.language.piece import Note, Piece, TimeSignature, Track
-from training import baselines, compare, musicality, phrase_tasks
+from training import baselines, card_baselines, compare, musicality, phrase_tasks
 from training.phrase_tasks import PhraseTask
 
 VOCAB = vocab_mod.load()
@@ -159,11 +159,20 @@ def test_task_selection_is_deterministic():
     assert len(phrase_tasks.choose(items, 9, 0, VOCAB)) == 9  # a second pass
 
 
-def test_compare_puts_the_model_beside_the_baselines(engine, tmp_path):
-    items = [(f"test/{i}", piece_of(bars_of(PATTERN, 12), bars_of(PATTERN, 12, -12)))
+@pytest.fixture(scope="module")
+def compared(engine, tmp_path_factory):
+    """The tiny model and the baselines on 2 tasks x 2 seeds; (report, folder of the rolls)."""
+    items = [(f"test/{i}#x", piece_of(bars_of(PATTERN, 12), bars_of(PATTERN, 12, -12)))
              for i in range(2)]  # fmt: skip
     options = SamplingOptions(max_bar_tokens=24)
-    report = compare.run(engine, items, 2, 2, engine.vocab, options, tmp_path / "rolls")
+    rolls = tmp_path_factory.mktemp("rolls")
+    report = compare.run(engine, items, 2, 2, engine.vocab, options, rolls)
+    report.update({"model": "models/tiny", "split": "pop909-test", "held_out_pieces": 2})
+    return report, rolls
+
+
+def test_compare_puts_the_model_beside_the_baselines(compared):
+    report, rolls = compared
     names = [compare.MODEL, *baselines.BASELINES, compare.ORIGINAL]
     assert list(report["generators"]) == names
     tasks = {n: [(r["seed"], r["work"], r["bars"]) for r in report["records"][n]] for n in names}
@@ -175,8 +184,42 @@ def test_compare_puts_the_model_beside_the_baselines(engine, tmp_path):
     assert report["generations"] == 4 and report["model_ms_per_bar"] > 0
     lines = compare.table(report)
     assert len(lines) == 2 + len(compare.ROWS) and all(line.count("|") == 7 for line in lines)
-    assert len(list((tmp_path / "rolls").glob("*.png"))) == 2 * 3
+    assert len(list(rolls.glob("*.png"))) == 2 * 3
+    drawn = report["rolls"][0]["files"]
+    assert list(drawn) == [compare.ORIGINAL, compare.MODEL, names[1]]
+    assert all((rolls / name).is_file() and "#" not in name for name in drawn.values())
     json.dumps(report)
+
+
+def test_the_card_states_the_reports_numbers(compared, tmp_path):
+    report, _ = compared
+    (tmp_path / "baselines-pop909-test.json").write_text(json.dumps(report))
+    reports = card_baselines.load(tmp_path)
+    assert list(reports) == ["pop909-test"]
+    lines, pictures = card_baselines.section(reports)
+    text = "\n".join(lines)
+    assert "\n".join(compare.table(report)) in text
+    assert pictures == list(report["rolls"][0]["files"].values())
+    assert all(f"]({name})" in text for name in pictures)
+    assert "- **pitch-class correlation**" in text and "--split pop909-test --tasks 2" in text
+    goals = {g[0]: g for g in card_baselines.goals(reports)}
+    model = report["generators"][compare.MODEL]
+    repeat = report["generators"][card_baselines.REPEAT]
+    pc = goals["POP909 4-bar infills: pitch-class correlation"]
+    assert pc[3] == (model["pc_correlation"] >= repeat["pc_correlation"])
+    worse = json.loads(json.dumps(report))
+    worse["generators"][compare.MODEL]["onset_overlap"] = repeat["onset_overlap"] - 0.06
+    rows = {g[0]: g[3] for g in card_baselines.goals({"pop909-test": worse})}
+    assert rows["POP909 4-bar infills: grid-onset overlap"] is False
+    worse["generators"][compare.MODEL]["onset_overlap"] = repeat["onset_overlap"] - 0.04
+    rows = {g[0]: g[3] for g in card_baselines.goals({"pop909-test": worse})}
+    assert rows["POP909 4-bar infills: grid-onset overlap"] is True
+    for shift, met in ((0.0, True), (-0.01, False)):  # "at least": equal is enough
+        worse["generators"][compare.MODEL]["pc_correlation"] = 0.5 + shift
+        worse["generators"][card_baselines.REPEAT]["pc_correlation"] = 0.5
+        rows = {g[0]: g[3] for g in card_baselines.goals({"pop909-test": worse})}
+        assert rows["POP909 4-bar infills: pitch-class correlation"] is met
+    assert card_baselines.section({}) == ([], [])
 
 
 def test_cli_refuses_bad_arguments(capsys):

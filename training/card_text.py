@@ -7,6 +7,8 @@ the recipe's definition (training/README.md, docs/corpus.md), not a measurement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from training.adherence import DENSITY_LEVELS, POLY_LIMITS
 
 
@@ -286,8 +288,9 @@ def render(
     examples: dict | None,
     runs: list[dict],
     goals: list[tuple[str, str, str, bool]],
+    baselines: Sequence[str] = (),
 ) -> str:
-    """The whole card as Markdown."""
+    """The whole card as Markdown; `baselines`: the comparison section (card_baselines.py)."""
     summary = [
         [g, goal, result, "met" if met else "**falls short**"] for g, goal, result, met in goals
     ]
@@ -312,6 +315,7 @@ def render(
         *_nll(nll),
         *_controls(controls),
         *_infill(infill),
+        *baselines,
         *_examples(examples),
         "## How these numbers were made",
         "",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -78,7 +79,7 @@ def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocab
     names = ([MODEL] if engine else []) + list(BASELINES) + [ORIGINAL]
     records: dict[str, list[dict]] = {name: [] for name in names}
     seconds = dict.fromkeys(names, 0.0)
-    drawn, refused, model_ms, model_bars = [], [], 0.0, 0
+    drawn, refused, pictures, model_ms, model_bars = [], [], [], 0.0, 0
     for seed in range(seeds):
         for i, task in enumerate(phrase_tasks.choose(items, tasks, seed, vocab)):
             where = {"seed": seed, "work": task.work, "track": task.track, "bars": list(task.bars)}
@@ -101,7 +102,8 @@ def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocab
             for name in names:
                 records[name].append({**where, **musicality.measure(task, out[name], vocab)})
             if rolls is not None and i == 0:
-                draw(task, {n: out[n] for n in (ORIGINAL, MODEL, names[1]) if n in out}, rolls)
+                shown = {n: out[n] for n in (ORIGINAL, MODEL, names[1]) if n in out}
+                pictures.append({**where, "files": draw(task, shown, rolls)})
             drawn.append(task)
     total = sum(seconds.values())
     report = run_record(
@@ -114,25 +116,31 @@ def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocab
         "generators": {name: musicality.summarize(records[name]) for name in names},
         "generator_seconds": {name: round(s, 2) for name, s in seconds.items()},
         "model_ms_per_bar": model_ms / model_bars if model_bars else None,
+        "rolls": pictures,
         "records": records,
     })  # fmt: skip
     return report
 
 
-def draw(task: PhraseTask, versions: dict[str, list[Note]], out: Path, margin: int = 4) -> None:
-    """Piano rolls of the hole and `margin` bars each side, one PNG per version."""
+def draw(task: PhraseTask, versions: dict[str, list[Note]], out: Path, margin: int = 4
+         ) -> dict[str, str]:  # fmt: skip
+    """Piano rolls of the hole and `margin` bars each side, one PNG per version; their file
+    names by version."""
     from midigen.server.tools.pianoroll import plot_piece
 
     out.mkdir(parents=True, exist_ok=True)
     first = max(0, task.first - margin)
     last = min(len(task.piece.bars()) - 1, task.last + margin)
     cells = [(task.track, b - first) for b in task.bars]
-    stem = task.work.replace("/", "-")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", task.work)  # "#" or "/" would break a link
+    files = {}
     for name, notes in versions.items():
         shown = excerpt(task.refilled(notes), first, last)
         title = f"{task.work} track {task.track + 1}, bars {task.first + 1}-{task.last + 1}: {name}"
         path = out / f"{stem}-{task.first + 1}-{name.replace(' ', '-')}.png"
         plot_piece(shown, cells, path, f"{title} (from bar {first + 1})")
+        files[name] = path.name
+    return files
 
 
 def table(report: dict) -> list[str]:

@@ -4,7 +4,9 @@
 
 DIR holds what `python -m training.evaluate` wrote there: nll.json (`nll --out DIR`),
 controls.json, infill.json (with density.png, pitch_classes.png) and, optionally, examples.json
-with its piano rolls; the PNGs the card shows are copied next to it. `--run` (repeatable, in
+with its piano rolls and the comparisons with baselines, baselines-SPLIT.json with their piano
+rolls (`python -m training.compare ... --json DIR/baselines-SPLIT.json --rolls DIR`,
+training/card_baselines.py); the PNGs the card shows are copied next to it. `--run` (repeatable, in
 training order, e.g. a warm start's first run then the second) adds the training runs' steps,
 minutes, tokens and validation NLL from their log.jsonl (and last/trainer.pt when present).
 
@@ -20,6 +22,7 @@ import json
 import shutil
 from pathlib import Path
 
+from training import card_baselines
 from training.card_text import num, pct, render
 
 NLL_GOAL = 0.25  # answer NLL at least this much below the 4-gram's
@@ -171,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
         if f.is_file() and f.suffix in (".onnx", ".data", ".json")
     )
     runs = [run_summary(r) for r in args.run]
+    compared = card_baselines.load(args.results)
+    comparison, compared_pictures = card_baselines.section(compared)
     text = render(
         args.model.name,
         meta,
@@ -182,9 +187,10 @@ def main(argv: list[str] | None = None) -> None:
         infill,
         examples,
         runs,
-        goals(nll, controls, args.density_goal),
+        goals(nll, controls, args.density_goal) + card_baselines.goals(compared),
+        comparison,
     )
-    pictures = ["density.png", "pitch_classes.png"]
+    pictures = ["density.png", "pitch_classes.png", *compared_pictures]
     for e in (examples or {}).get("examples", []):
         pictures += list(e.get("files", {}).values())
     for name in pictures:

@@ -1,0 +1,145 @@
+"""The model card's comparison with baselines (issue 15), from training/compare.py's reports.
+
+`python -m training.model_card --results DIR` reads DIR/baselines-pop909-test.json and
+DIR/baselines-classical-test.json when they are there, written by
+
+    python -m training.compare --model BUNDLE --split SPLIT --json DIR/baselines-SPLIT.json \\
+        --rolls DIR
+
+and adds the issue's targets to the card's summary (`goals`) and a section with the tables, the
+measures' definitions (training/musicality.py's own text) and one drawn task per split
+(`section`). A missing report leaves its rows and table out; nothing is estimated.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from training import musicality
+from training.card_text import num, pct
+from training.compare import MODEL, ORIGINAL, table
+
+SPLITS = {
+    "pop909-test": "POP909, held-out songs",
+    "classical-test": "classical corpus, held-out works",
+}
+REPEAT = "repeat the bar before"
+ONSET_SLACK = 0.05  # grid-onset overlap at most this far below "repeat the bar before"
+DENSITY_GOAL = 0.90  # share of refilled bars within +-1 of the requested density
+
+
+def load(results: Path) -> dict[str, dict]:
+    """The reports present in `results`, by split, in SPLITS order."""
+    out = {}
+    for split in SPLITS:
+        path = Path(results) / f"baselines-{split}.json"
+        if path.is_file():
+            out[split] = json.loads(path.read_text())
+    return out
+
+
+def goals(reports: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
+    """(measure, goal, result, met) rows for the card's summary: issue 15's targets."""
+    rows = []
+    pop = reports.get("pop909-test")
+    if pop and MODEL in pop["generators"]:
+        model, repeat = pop["generators"][MODEL], pop["generators"][REPEAT]
+        pc, pc_ref = model["pc_correlation"], repeat["pc_correlation"]
+        onset, onset_ref = model["onset_overlap"], repeat["onset_overlap"]
+        density = model["density_within_1"]
+        rows += [
+            ("POP909 4-bar infills: pitch-class correlation", f'at least "{REPEAT}"',
+             f"{num(pc)} vs {num(pc_ref)}", None not in (pc, pc_ref) and pc >= pc_ref),
+            ("POP909 4-bar infills: grid-onset overlap", f'within {ONSET_SLACK} of "{REPEAT}"',
+             f"{num(onset)} vs {num(onset_ref)}",
+             None not in (onset, onset_ref) and onset >= onset_ref - ONSET_SLACK),
+            ("POP909 4-bar infills: bars with density within +-1 of the request",
+             f"at least {pct(DENSITY_GOAL)}", pct(density),
+             density is not None and density >= DENSITY_GOAL),
+        ]  # fmt: skip
+    for split, report in reports.items():
+        model = report["generators"].get(MODEL)
+        if model is None:
+            continue
+        outside = model["outside_register"]
+        rows.append(
+            (f"{SPLITS[split]}: notes outside the register limit", "none",
+             "not measured" if outside is None else f"{outside} of {model['notes']} notes",
+             outside == 0)
+        )  # fmt: skip
+    return rows
+
+
+def _definitions() -> list[str]:
+    """The measures' list from training/musicality.py's docstring, as Markdown."""
+    doc = musicality.__doc__ or ""
+    return doc[doc.index("- **") :].strip().splitlines()
+
+
+def section(reports: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """(Markdown lines of the section, PNG file names it shows)."""
+    if not reports:
+        return [], []
+    first = next(iter(reports.values()))
+    lines = [
+        "## Against simple baselines",
+        "",
+        "Held-out 4-bar infills of one track, as a DAW user asks for a new phrase of a part: the "
+        "piece's median-density pitched track, 4 bars where it plays in the hole and in the 4 "
+        "bars on each side, the whole piece sent and the controls left to the server "
+        f"(training/phrase_tasks.py). {first['tasks_per_seed']} tasks per seed, seeds "
+        f"{', '.join(map(str, first['seed']))}, temperature {first['temperature']}, top_p "
+        f"{first['top_p']}. The model goes through `generation.generate()`; beside it, on the "
+        f'same tasks: "{REPEAT}" (that bar copied into every bar of the hole), random notes in '
+        "the track's own range and density (16th-note grid), the track's own other bars copied "
+        "in, and the original bars as a reference (training/baselines.py).",
+        "",
+    ]
+    pictures = []
+    for split, report in reports.items():
+        tasks = report["generators"][ORIGINAL]["tasks"]
+        ms = report.get("model_ms_per_bar")
+        lines += [
+            f"### {SPLITS[split]} ({tasks} tasks from {report['held_out_pieces']} pieces)",
+            "",
+            *table(report),
+            "",
+            f"The model refused {len(report['refused'])} task(s) (too dense for its context); "
+            + ("" if ms is None else f"it took {num(ms, 0)} ms per bar here; ")
+            + f"{report['seconds']} s for every generator in all.",
+            "",
+        ]
+        if report.get("rolls"):
+            roll = report["rolls"][0]
+            files = roll["files"]
+            pictures += list(files.values())
+            bars = roll["bars"]
+            lines += [
+                f"`{roll['work']}`, track {roll['track'] + 1}, bars {bars[0] + 1}-{bars[-1] + 1} "
+                f"(seed {roll['seed']}; the hole shaded, 4 bars of context each side):",
+                "",
+                "| " + " | ".join(files) + " |",
+                "|---" * len(files) + "|",
+                "| " + " | ".join(f"![{name}]({f})" for name, f in files.items()) + " |",
+                "",
+            ]
+    commands = [
+        f"python -m training.compare --model {r['model']} --split {split} --tasks "
+        f"{r['tasks_per_seed']} --seeds {r['seeds']} --json RESULTS/baselines-{split}.json "
+        "--rolls RESULTS"
+        for split, r in reports.items()
+    ]
+    lines += [
+        "The measures:",
+        "",
+        *_definitions(),
+        "",
+        "Made with:",
+        "",
+        "```",
+        *commands,
+        "```",
+        "",
+    ]
+    return lines, pictures
