@@ -41,3 +41,22 @@ def lua(*args: str, stdin: str = "", timeout: float = 60, env: dict | None = Non
         cwd=SCRIPTS,
         env={**os.environ, **(env or {})},
     )
+
+
+def busted(*args: str, env: dict | None = None, timeout: float = 300) -> list[str]:
+    """Run busted (TAP output) in reaper_scripts/ and return its passed lines; fail on any
+    failure, with the output."""
+    require("lua5.4", "busted", "socket")
+    result = subprocess.run(
+        ["busted", "--lua=lua5.4", "-o", "TAP", *args],
+        cwd=SCRIPTS,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    failures = [line for line in result.stdout.splitlines() if line.startswith("not ok")]
+    assert result.returncode == 0 and not failures, result.stdout[-6000:] + result.stderr[-3000:]
+    passed = [line for line in result.stdout.splitlines() if line.startswith("ok ")]
+    assert passed, result.stdout
+    return passed

@@ -14,8 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from reaper_lua import require
-from test_reaper_lua import busted
+from reaper_lua import busted, require
 
 SERVER = Path(sys.executable).parent / "midigen-server"
 ENV = {k: v for k, v in os.environ.items() if k != "MIDIGEN_MODEL"}

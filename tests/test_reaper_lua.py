@@ -6,28 +6,10 @@ the ReaPack index (regenerated and compared, then read as XML and checked agains
 from __future__ import annotations
 
 import re
-import subprocess
 import xml.etree.ElementTree as ET
 from urllib.parse import unquote
 
-from reaper_lua import SCRIPTS, lua, require
-
-
-def busted(*args: str, env: dict | None = None, timeout: float = 300):
-    require("lua5.4", "busted", "socket")
-    result = subprocess.run(
-        ["busted", "--lua=lua5.4", "-o", "TAP", *args],
-        cwd=SCRIPTS,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-    failures = [line for line in result.stdout.splitlines() if line.startswith("not ok")]
-    assert result.returncode == 0 and not failures, result.stdout[-6000:] + result.stderr[-3000:]
-    passed = [line for line in result.stdout.splitlines() if line.startswith("ok ")]
-    assert passed, result.stdout
-    return passed
+from reaper_lua import SCRIPTS, busted, lua, require
 
 
 def test_busted_unit_specs_of_the_pure_modules():
