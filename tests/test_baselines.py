@@ -65,6 +65,9 @@ def test_a_transposed_phrase_scores_lower(steady):
     assert m["in_key"] < 0.5  # C# E# G# C#: only E# (F) is in C major
     assert m["onset_overlap"] == 0.0  # off-beat: no position the original uses
     assert m["outside_range"] == 4  # the C#5s, above the part's C5
+    assert m["outside_register"] == 0 and m["register"] == [57, 75]  # 3 semitones' margin
+    high = musicality.measure(steady, [Note(16.0, 76, 1.0), Note(17.0, 75, 1.0)], VOCAB)
+    assert high["outside_register"] == 1 and high["outside_range"] == 2
     assert m["velocities_distinct"] == 1 and m["velocity_std"] == 0.0
 
 
@@ -179,8 +182,7 @@ def test_compare_puts_the_model_beside_the_baselines(compared):
     assert len(tasks[compare.MODEL]) == 4 and all(t == tasks[compare.MODEL] for t in tasks.values())
     original = report["generators"][compare.ORIGINAL]
     assert original["pc_correlation"] == pytest.approx(1.0) and original["notes_ratio"] == 1.0
-    register = None if musicality.registers is None else 0  # the grammar's hard limit
-    assert report["generators"][compare.MODEL]["outside_register"] == register
+    assert report["generators"][compare.MODEL]["outside_register"] == 0  # the grammar's limit
     assert report["generations"] == 4 and report["model_ms_per_bar"] > 0
     lines = compare.table(report)
     assert len(lines) == 2 + len(compare.ROWS) and all(line.count("|") == 7 for line in lines)

@@ -38,17 +38,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from midigen.server.language import controls as ctl
+from midigen.server.language import registers
 from midigen.server.language.controls import density_level
 from midigen.server.language.grid import window_from_piece
 from midigen.server.language.piece import Note, Piece
 from midigen.server.language.vocab import Vocabulary
 from training.phrase_tasks import PhraseTask, notes_in, notes_per_bar, tick
 from training.plausibility import correlation
-
-try:  # the register control of issue 15; until it lands there is no register to check
-    from midigen.server.language import registers
-except ImportError:  # pragma: no cover - only before registers.py is committed
-    registers = None
 
 # Krumhansl & Kessler (1982) probe-tone profiles, tonic first
 MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
@@ -144,7 +140,7 @@ def measure(task: PhraseTask, generated: Sequence[Note], vocab: Vocabulary) -> d
     request = density_level(vocab, len(original) / len(grid), track.is_drum)
     levels = [density_level(vocab, float(k), track.is_drum) for k in gen_bars]
     low, high = min(n.pitch for n in outside), max(n.pitch for n in outside)
-    register = None if registers is None else registers.resolve(track, outside, None, None)
+    register = registers.resolve(track, outside, None, None)
     poly_top = vocab.document["polyphony_levels"]
     poly_asked, poly_made = polyphony(task, generated, vocab)
     velocities = [n.velocity for n in generated]
@@ -164,10 +160,8 @@ def measure(task: PhraseTask, generated: Sequence[Note], vocab: Vocabulary) -> d
         "density_levels": levels,
         "poly_max": poly_asked,
         "poly_violation": poly_asked < poly_top and poly_made > poly_asked,
-        "register": register and list(register),
-        "outside_register": None
-        if register is None
-        else sum(not register[0] <= n.pitch <= register[1] for n in generated),
+        "register": list(register),
+        "outside_register": sum(not register[0] <= n.pitch <= register[1] for n in generated),
     }
 
 
@@ -197,7 +191,5 @@ def summarize(records: Sequence[dict]) -> dict:
         "velocity_std": _mean([r["velocity_std"] for r in records]),
         "density_within_1": _mean(bars),
         "poly_violations": sum(r["poly_violation"] for r in records),
-        "outside_register": None
-        if any(r["outside_register"] is None for r in records)
-        else sum(r["outside_register"] for r in records),
+        "outside_register": sum(r["outside_register"] for r in records),
     }
