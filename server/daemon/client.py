@@ -81,6 +81,7 @@ class Client:
         self.port: int = self.sock.getsockname()[1]
         self.inbox: list[p.Message] = []
         self.unparsed: list[Any] = []
+        self.bytes_in = self.bytes_out = 0  # datagram payload bytes, for amplification figures
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._receive, daemon=True)
@@ -99,6 +100,7 @@ class Client:
 
     # -- sending ----------------------------------------------------------------------------
     def send_bytes(self, data: bytes) -> None:
+        self.bytes_out += len(data)
         self.sock.sendto(data, self.server)
 
     def send(self, address: str, *args: object) -> None:
@@ -219,6 +221,7 @@ class Client:
                 continue
             except OSError:
                 return
+            self.bytes_in += len(data)
             try:
                 messages = oscwire.decode(data)
             except oscwire.Malformed as e:

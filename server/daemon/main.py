@@ -67,8 +67,12 @@ class Daemon:
         max_queue: int = p.DEFAULT_QUEUE,
         max_bar_tokens: int = 512,
         midi_out: object | None = None,
+        refusals_per_s: int = p.REFUSALS_PER_S,
+        silent_s: float = p.SILENT_S,
     ):
-        """`midi_out`: an open MIDI output (anything with send_message) for live loops."""
+        """`midi_out`: an open MIDI output (anything with send_message) for live loops.
+        `refusals_per_s` and `silent_s` are the protocol's; tests and the stress run lower or
+        raise them to see past them."""
         self.engine = engine
         self.server = server or OscServer((host, port), allow)
         self.player = self.loops = None
@@ -95,6 +99,8 @@ class Daemon:
             engine, self.scheduler, self.clients, self.pieces, self.pacer, self.send,
             self.server.send_to, info, max_bar_tokens, self.loops,
         )  # fmt: skip
+        self.handlers.refusals.rate = refusals_per_s
+        self.silent_s = silent_s
         self.server.handler = self.handlers.handle
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -130,9 +136,9 @@ class Daemon:
         """Expire idle uploads, pieces and old results; cancel the jobs of silent clients."""
         self.pieces.expire()
         self.scheduler.expire()
-        for client in self.clients.silent(p.SILENT_S):
+        for client in self.clients.silent(self.silent_s):
             if self.scheduler.cancel_client(client, "gone"):
-                log.info("client %s silent for %d s: live jobs cancelled", client, p.SILENT_S)
+                log.info("client %s silent for %g s: live jobs cancelled", client, self.silent_s)
 
     def _housekeeping(self) -> None:
         while not self._stop.wait(1.0):

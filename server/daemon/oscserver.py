@@ -35,8 +35,14 @@ class OscServer:
     """Binds at once (so "port in use" is reported before a model loads); `serve_in_thread`
     starts reading once `handler` is set."""
 
-    def __init__(self, address: Address, allow: Sequence[Network] = ()):
-        self.allow = tuple(LOOPBACK) + tuple(allow)
+    def __init__(
+        self,
+        address: Address,
+        allow: Sequence[Network] = (),
+        loopback: Sequence[Network] = LOOPBACK,
+    ):
+        """`loopback`: the networks always served (tests narrow it to tell 127.0.0.2 apart)."""
+        self.allow = tuple(loopback) + tuple(allow)
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_DGRAM)
         try:

@@ -1,0 +1,163 @@
+"""The hardening run, reduced for CI (bounded to well under a minute of CPU): fuzz, load,
+amplification, the allow-list, the refusal budget, silent and leaving clients, bounded state.
+The full run is `python -m midigen.server.daemon.stress` (figures in docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from ipaddress import ip_network
+
+import pytest
+
+import tiny_bundle
+from midigen.server.daemon import oscwire, stress
+from midigen.server.daemon import protocol as p
+from midigen.server.daemon.client import Client, Selection
+from midigen.server.daemon.main import Daemon
+from midigen.server.daemon.oscserver import OscServer
+from midigen.server.language.midifiles import read_midi
+
+WAIT = 30.0
+
+
+@pytest.fixture
+def serve(engine):
+    started = []
+
+    def start(**kw):
+        kw.setdefault("max_bar_tokens", 40)
+        started.append(Daemon(engine, port=0, **kw).start())
+        return started[-1]
+
+    yield start
+    for d in started:
+        d.stop()
+
+
+@pytest.fixture(scope="module")
+def bmw():
+    return read_midi(tiny_bundle.MIDI / "prompt_bmw.mid")
+
+
+def test_fuzz_every_addressable_bad_request_is_answered_and_nothing_breaks(serve, caplog):
+    caplog.set_level(logging.INFO)
+    daemon = serve(refusals_per_s=10**9)  # see every answer; the budget has its own test
+    r = stress.fuzz(daemon.address, 3000, seed=11, rss=lambda: stress.rss_of(os.getpid()))
+    print(f"\nfuzz: {r}")
+    assert r["alive"] and r["refusals"] == r["expected_refusals"] > 1000
+    assert r["other_replies"] == 0 and r["unparsed"] == 0
+    assert r["rss_growth_mb"] < 50
+    assert len(r["kinds"]) == 13
+    assert "Traceback" not in caplog.text
+    assert len(caplog.text.splitlines()) < 3000  # rate-limited: far fewer lines than datagrams
+
+
+def test_load_every_job_ends_and_the_queue_is_fair(serve, bmw):
+    daemon = serve()
+    r = stress.load(daemon.address, bmw, clients=4, jobs=4, single=3)
+    print(f"\nload: {r}")
+    assert r["lost"] == 0 and r["ends"] == {"done": 16}
+    assert r["loaded_p95_ms"] > 0 and r["jobs_per_s"] > 0
+
+
+def test_replies_are_bounded_per_request(serve, bmw):
+    daemon = serve()
+    amp = stress.amplification(daemon.address, bmw)
+    print(f"\nreply bytes per request byte: {amp}")
+    assert amp["refusal"] < 4 and amp["status"] < 2 and amp["ping"] < 12
+    with Client(daemon.address) as c:  # 16 bundled /result yield one replay, not 16
+        c.hello()
+        c.upload(1, bmw)
+        c.generate(1, 1, "infill", [Selection(1, 1, 2)], variations=2, seed=1)
+        done = c.finished(1, WAIT)
+        one = p.Result(token=c.token, job=1, variation=0, track=0, first_bar=0, last_bar=0)
+        since = len(c.inbox)
+        c.send_bytes(oscwire.bundle([one.encode()] * 16))
+        c.wait(lambda m: m == done, WAIT, since)
+        time.sleep(1.0)
+        assert sum(isinstance(m, p.Done) for m in c.inbox[since:]) == 1
+
+
+def test_the_refusal_budget_caps_answers_per_host(serve):
+    daemon = serve(refusals_per_s=20)
+    with Client(daemon.address) as c:
+        c.hello()
+        for _ in range(200):
+            c.send("/midigen/nope", c.token)
+        time.sleep(1.0)
+        assert 1 <= len(c.refusals()) <= 40  # one or two one-second windows
+        assert daemon.handlers.refusals.dropped >= 160
+
+
+def test_allow_list_refuses_other_hosts_without_a_reply(engine):
+    """Bound to 127.0.0.1, loopback narrowed to that one address: 127.0.0.2 is another host."""
+    server = OscServer(("127.0.0.1", 0), allow=[ip_network("127.0.0.1/32")], loopback=())
+    daemon = Daemon(engine, server=server, max_bar_tokens=40).start()
+    try:
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.bind(("127.0.0.2", 0))
+        other.settimeout(1.0)
+        ping = p.Ping(reply_port=other.getsockname()[1]).encode()
+        other.sendto(ping, daemon.address)
+        with pytest.raises(TimeoutError):
+            other.recvfrom(65536)
+        other.close()
+        assert server.counts["refused_hosts"] == 1
+        with Client(daemon.address) as c:  # 127.0.0.1 itself is served
+            assert c.ping().protocol == p.PROTOCOL_VERSION
+    finally:
+        daemon.stop()
+
+
+def test_a_silent_client_has_its_jobs_cancelled_and_bye_forgets(serve, bmw):
+    daemon = serve(silent_s=0.2)
+    c = Client(daemon.address)
+    c.hello()
+    c.upload(1, bmw)
+    since = len(c.inbox)
+    c.generate(1, 1, "infill", [Selection(t, 1, 8) for t in (1, 2, 3)], variations=16, seed=3)
+    c.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
+    c.close()  # vanishes mid-stream: no more /status
+    time.sleep(0.3)
+    daemon.housekeeping()  # what the timer runs every second
+    deadline = time.monotonic() + WAIT
+    while daemon.scheduler.has_live(c.client_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    job = daemon.scheduler.find(c.client_id, 1)
+    assert (job.state, job.reason) == ("cancelled", "gone")
+    with Client(daemon.address) as d:
+        d.hello()
+        d.upload(1, bmw)
+        assert len(daemon.pieces) == 2
+        d.bye()
+        time.sleep(0.3)
+        assert len(daemon.clients) == 1 and len(daemon.pieces) == 1
+        d.request(p.Status, job=1)
+        assert d.wait(lambda m: isinstance(m, p.Refused), WAIT).code == "unknown_client"
+
+
+def test_state_is_bounded_and_expires(serve, bmw):
+    from midigen.server.daemon.uploads import Pieces
+
+    pieces = Pieces(stored_notes=1000)
+    begin = p.UploadBegin(token=1, piece=1, tracks=1, bars=4, tempo=120.0)
+    note = p.NoteArgs(pitch=60, start=0, duration=96, velocity=90)
+    for number in range(1, 4):  # three complete pieces of 400 notes: the cap holds two
+        pieces.begin("a", begin.model_copy(update={"piece": number}))
+        for chunk in range(1, 8):
+            notes = [note] * (60 if chunk < 7 else 40)
+            pieces.add_notes("a", p.UploadNotes(token=1, piece=number, chunk=chunk, track=1,
+                                                notes=notes))  # fmt: skip
+        end = p.UploadEnd(token=1, piece=number, tracks=0, meters=0, chunks=7, notes=400)
+        assert isinstance(pieces.end("a", end), p.Uploaded)
+        assert pieces.stored <= 1000
+    assert len(pieces) == 2  # the least recently used went
+    for number in range(10, 20):  # per client: at most PIECES_PER_CLIENT
+        pieces.begin("b", begin.model_copy(update={"piece": number}))
+    assert sum(1 for k in pieces._slots if k[0] == "b") == p.PIECES_PER_CLIENT
+    assert pieces.expire(time.monotonic() + p.UPLOAD_IDLE_S + 1) == p.PIECES_PER_CLIENT
+    assert pieces.expire(time.monotonic() + p.PIECE_IDLE_S + 1) == 2 and len(pieces) == 0
