@@ -2,9 +2,9 @@
 
 Every generator (the model and the baselines, training/baselines.py) hands back the notes it
 wrote into a task's hole (training/phrase_tasks.py); `measure` scores them, `summarize` averages
-over tasks. Where positions are compared, times are on the token language's grid (TICKS per
-quarter), and a note belongs to the bar its rounded onset falls in, as in generation.
-The measures, as the model card states them:
+over tasks. Where positions are compared, times are on the token language's grid
+(phrase_tasks.TICKS per quarter), and a note belongs to the bar its rounded onset falls in, as
+in generation. The measures, as the model card states them:
 
 - **pitch-class correlation**: Pearson correlation of the 12 pitch-class onset counts of the
   generated notes with those of the original bars (training/plausibility.py's definition);
@@ -14,8 +14,8 @@ The measures, as the model card states them:
   pitch-class profile of every pitched note the generators may see (all tracks, minus the
   refilled track's notes in the hole); the scale is the major or the natural minor scale. The
   original bars' share is given beside it: melodies leave the scale too.
-- **grid-onset overlap**: share of generated onsets on a position within the bar (a tick of
-  TICKS per quarter) that some original note of the hole starts on.
+- **grid-onset overlap**: share of generated onsets on a position within the bar (on the
+  language's grid of 12 ticks per quarter) that some original note of the hole starts on.
 - **outside the track's range**: generated notes below the lowest or above the highest pitch the
   track plays outside the hole, as a share of generated notes.
 - **notes per bar ratio**: generated notes / original notes, summed over the tasks.
