@@ -238,3 +238,17 @@ def test_a_note_a_hair_before_the_bar_line_belongs_to_the_hole(steady):
     task = task_of(piece_of([*steady.piece.tracks[0].notes, early]))
     assert early in task.original() and early not in task.outside()
     assert musicality.measure(task, task.original(), VOCAB)["notes_original"][0] == 5
+
+
+def test_means_carry_their_standard_error(steady):
+    good = musicality.measure(steady, steady.original(), VOCAB)
+    moved = [Note(n.start, n.pitch + 1, n.duration) for n in steady.original()]
+    bad = musicality.measure(steady, moved, VOCAB)
+    s = musicality.summarize([good, bad])
+    values = [good["pc_correlation"], bad["pc_correlation"]]
+    assert s["pc_correlation"] == pytest.approx(np.mean(values))
+    assert s["pc_correlation_se"] == pytest.approx(abs(values[0] - values[1]) / 2)
+    assert s["onset_overlap_se"] == 0.0  # same onsets: no spread
+    row = compare._cell(s, "pc_correlation", "{:.2f}")
+    assert row == f"{np.mean(values):.2f} +- {abs(values[0] - values[1]) / 2:.2f}"
+    assert musicality.summarize([good])["pc_correlation_se"] is None

@@ -144,16 +144,25 @@ def draw(task: PhraseTask, versions: dict[str, list[Note]], out: Path, margin: i
 
 
 def table(report: dict) -> list[str]:
-    """The Markdown table: one row per measure, one column per generator."""
+    """The Markdown table: one row per measure, one column per generator; means over tasks
+    carry their standard error (+-)."""
     gens = report["generators"]
     names = list(gens)
     lines = ["| measure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for key, label, fmt in ROWS:
         ref = gens[names[-1]].get("in_key_original") if key == "in_key" else None
         label = label.format(in_key_original="n/a" if ref is None else f"{ref:.0%}")
-        cells = ["n/a" if gens[n][key] is None else fmt.format(gens[n][key]) for n in names]
+        cells = [_cell(gens[n], key, fmt) for n in names]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _cell(summary: dict, key: str, fmt: str) -> str:
+    """A value, with its standard error where the summary has one (e.g. 0.41 +- 0.03)."""
+    if summary[key] is None:
+        return "n/a"
+    se = summary.get(f"{key}_se")
+    return fmt.format(summary[key]) + ("" if se is None else " +- " + fmt.format(se))
 
 
 def main(argv: list[str] | None = None) -> None:

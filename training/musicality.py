@@ -170,6 +170,12 @@ def _mean(values: Sequence) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def _standard_error(values: Sequence) -> float | None:
+    """Of the mean over tasks: how far two columns must differ before the difference is news."""
+    values = [v for v in values if v is not None]
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+
+
 def summarize(records: Sequence[dict]) -> dict:
     """The measures averaged over a generator's task records (see the module doc)."""
     notes = sum(sum(r["notes_generated"]) for r in records)
@@ -180,10 +186,12 @@ def summarize(records: Sequence[dict]) -> dict:
         "tasks": len(records),
         "notes": notes,
         "pc_correlation": _mean([r["pc_correlation"] for r in records]),
+        "pc_correlation_se": _standard_error([r["pc_correlation"] for r in records]),
         "pc_correlation_defined": sum(r["pc_correlation"] is not None for r in records),
         "in_key": _mean([r["in_key"] for r in records]),
         "in_key_original": _mean([r["in_key_original"] for r in records]),
         "onset_overlap": _mean([r["onset_overlap"] for r in records]),
+        "onset_overlap_se": _standard_error([r["onset_overlap"] for r in records]),
         "outside_range": sum(r["outside_range"] for r in records) / notes if notes else None,
         "notes_ratio": notes / original if original else None,
         "empty_bars": _mean([k == 0 for r in records for k in r["notes_generated"]]),
