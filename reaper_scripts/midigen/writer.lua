@@ -4,7 +4,8 @@ Writes streamed bars into the project, and takes them out again if the job does 
 Only the selected tracks and bars are written (plan.region, plan.targets). With one variation
 the bars are rewritten in place, in the MIDI item that covers them or a new item made for them;
 with K variations each gets a new take of that item (named "midigen 1".."midigen K", the first
-made active), so the alternatives are auditioned the REAPER way, by switching takes.
+made active; made by copying a take's MIDI source in the item chunk, see chunks.lua), so the
+alternatives are auditioned the REAPER way, by switching takes.
 
 Each bar is written as it arrives: its old notes removed, the new ones inserted, one MIDI_Sort
 for the take, all inside PreventUIRefresh. Before an item is first touched its state chunk is
@@ -13,6 +14,7 @@ cancelled or replaced job leaves the project as it was. commit() closes the job 
 undo point; the streamed edits before it belong to that point.
 ]]
 
+local chunks = require("midigen.chunks")
 local notes = require("midigen.notes")
 local takes = require("midigen.takes")
 
@@ -56,13 +58,6 @@ local function clear(take, a, b)
   for k = #found, 1, -1 do
     reaper.MIDI_DeleteNote(take, found[k])
   end
-end
-
--- Copies every event of `from` (notes, CCs, text and sysex) into the empty take `to`.
-local function copy_events(from, to)
-  local _, events = reaper.MIDI_GetAllEvts(from, "")
-  reaper.MIDI_SetAllEvts(to, events)
-  reaper.MIDI_Sort(to)
 end
 
 -- The item that will hold track `wire`'s bars; saves every item it may change first.
@@ -109,39 +104,50 @@ function Writer:_prepare_track(wire)
   return entry
 end
 
+-- Gives the item one new take per variation, each a copy of `template`'s MIDI (the
+-- original's notes, or the empty new item's); a new item's own take is variation 1.
+function Writer:_variation_takes(entry, wire)
+  local item, template = entry.item, entry.original or entry.fresh
+  local first_new = entry.original and 1 or 2
+  local names = {}
+  for n = first_new, self.variations do
+    names[#names + 1] = "midigen " .. n
+  end
+  local index = math.floor(reaper.GetMediaItemTakeInfo_Value(template, "IP_TAKENUMBER"))
+  local _, chunk = reaper.GetItemStateChunk(item, "", false)
+  local source = chunks.take_source(chunk, index)
+  local new_chunk = source and chunks.add_takes(chunk, source, names)
+  if not new_chunk then
+    error("cannot read the item's state chunk to add takes")
+  end
+  reaper.SetItemStateChunk(item, new_chunk, false)
+  local count = reaper.CountTakes(item) -- take handles are read again after the chunk is set
+  if not entry.original then
+    local own = reaper.GetTake(item, index)
+    reaper.GetSetMediaItemTakeInfo_String(own, "P_NAME", "midigen 1", true)
+    self.take_of["1:" .. wire] = own
+  end
+  for k = 1, #names do
+    self.take_of[(first_new + k - 1) .. ":" .. wire] = reaper.GetTake(item, count - #names + k - 1)
+  end
+  reaper.SetActiveTake(self.take_of["1:" .. wire])
+end
+
 -- The take variation `v` of track `wire` is written into.
 function Writer:_take(v, wire)
   local k = v .. ":" .. wire
-  if self.take_of[k] then
-    return self.take_of[k]
-  end
-  local entry = self:_prepare_track(wire)
-  if not entry then
-    return nil
-  end
-  local take
-  if self.variations == 1 then
-    take = entry.original or entry.fresh
-  else
-    for n = 1, self.variations do -- all K takes at once, so their order is 1..K
-      local t
-      if n == 1 and entry.fresh then
-        t = entry.fresh
-      else
-        t = reaper.AddTakeToMediaItem(entry.item)
-        reaper.SetMediaItemTake_Source(t, reaper.PCM_Source_CreateFromType("MIDI"))
-        if entry.original then
-          copy_events(entry.original, t)
-        end
-      end
-      reaper.GetSetMediaItemTakeInfo_String(t, "P_NAME", "midigen " .. n, true)
-      self.take_of[n .. ":" .. wire] = t
+  if not self.take_of[k] then
+    local entry = self:_prepare_track(wire)
+    if not entry then
+      return nil
     end
-    reaper.SetActiveTake(self.take_of["1:" .. wire])
-    take = self.take_of[k]
+    if self.variations == 1 then
+      self.take_of[k] = entry.original or entry.fresh
+    else
+      self:_variation_takes(entry, wire)
+    end
   end
-  self.take_of[k] = take
-  return take
+  return self.take_of[k]
 end
 
 --- Writes one streamed bar (a job "bar" event: piece quarter notes) into its take.

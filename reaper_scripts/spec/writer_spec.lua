@@ -78,6 +78,10 @@ describe("Writer", function()
     w2:write_bar({ variation = 1, track = 1, bar = 1, start = 0, finish = 4, notes = {
       { pitch = 80, start = 0.5, duration = 1, velocity = 80 } } })
     assert.are.equal(1, #fake.tracks[1].items)
+    local made = fake.tracks[1].items[1]
+    assert.are.same({ "midigen 1", "midigen 2", "midigen 3" }, { made.takes[1].name, made.takes[2].name, made.takes[3].name })
+    assert.are.equal("4.5:80", pitches(fake, 1))
+    fake:check_tick()
     w2:revert()
     assert.are.equal(0, #fake.tracks[1].items)
   end)

@@ -52,7 +52,6 @@ function Fake.new(spec)
   self.at_exit = {}
   self.deferred, self.console, self.alerts, self.undo, self.inserts, self.exec = {}, {}, {}, {}, {}, {}
   self.answers = spec.answers or {}
-  self.chunks, self.chunk_count = {}, 0
   self.tick, self.ui_refresh, self.undo_open, self.guids = 0, 0, false, 0
   self.resource_path = spec.resource_path or "/nonexistent/REAPER"
   for _, t in ipairs(spec.tracks or {}) do
@@ -127,6 +126,78 @@ function Fake:check_tick()
   end
   assert(self.ui_refresh == 0, "PreventUIRefresh is unbalanced at the end of a tick")
   assert(not self.undo_open, "an undo block is still open at the end of a tick")
+end
+
+-- Item state chunks in REAPER's layout (see midigen/chunks.lua), with the MIDI events as
+-- FAKENOTE/FAKECC lines. Each source has a GUID and a POOLEDEVTS id; a chunk that gives two
+-- sources of one item the same pool raises, as pooled copies would share their notes.
+function Fake:new_id()
+  self.ids = (self.ids or 0) + 1
+  return ("{%08X-0000-4000-8000-000000000000}"):format(self.ids)
+end
+
+function Fake:item_chunk(item)
+  local out = { "<ITEM", "POSITION " .. item.start_qn, "LENGTH " .. (item.end_qn - item.start_qn) }
+  for i, take in ipairs(item.takes) do
+    if i > 1 then
+      out[#out + 1] = i == item.active and "TAKE SEL" or "TAKE"
+    end
+    out[#out + 1] = ('NAME "%s"'):format(take.name)
+    if not take.midi then
+      table.move({ "<SOURCE EMPTY", ">" }, 1, 2, #out + 1, out)
+    else
+      take.pool = take.pool or self:new_id()
+      take.guid = take.guid or self:new_id()
+      table.move({ "<SOURCE MIDI", "HASDATA 1 960 QN", "POOLEDEVTS " .. take.pool }, 1, 3, #out + 1, out)
+      for _, n in ipairs(take.notes) do
+        out[#out + 1] = ("FAKENOTE %.17g %.17g %d %d %d %s %s"):format(n.ppq_a, n.ppq_b, n.chan, n.pitch, n.vel,
+          tostring(n.muted), tostring(n.selected))
+      end
+      for _, c in ipairs(take.ccs) do
+        out[#out + 1] = ("FAKECC %.17g %d %d %d %d"):format(c.ppq, c.chanmsg, c.chan, c.msg2, c.msg3)
+      end
+      table.move({ "GUID " .. take.guid, ">" }, 1, 2, #out + 1, out)
+    end
+  end
+  out[#out + 1] = ">"
+  return table.concat(out, "\n") .. "\n"
+end
+
+function Fake:set_item_chunk(item, chunk)
+  local takes, active, take, pools = {}, 1, nil, {}
+  for line in chunk:gmatch("[^\n]+") do
+    line = line:match("^%s*(.-)%s*$")
+    if line == "TAKE" or line:match("^TAKE%s") then
+      take = nil
+      if line:match("SEL") then
+        active = #takes + 1
+      end
+    elseif line:match("^NAME ") then
+      take = { item = item, notes = {}, ccs = {}, name = line:match('^NAME "(.*)"$'), midi = false }
+      takes[#takes + 1] = take
+    elseif line == "<SOURCE MIDI" then
+      take.midi = true
+    elseif line:match("^POOLEDEVTS ") then
+      local pool = line:sub(12)
+      assert(not pools[pool], "two takes of an item share pooled MIDI events")
+      pools[pool], take.pool = true, pool
+    elseif line:match("^GUID ") and take and take.midi then
+      take.guid = line:sub(6)
+    elseif line:match("^FAKENOTE ") then
+      local a, b, chan, pitch, vel, muted, sel = line:match("^FAKENOTE (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$")
+      table.insert(take.notes, { ppq_a = tonumber(a), ppq_b = tonumber(b), chan = tonumber(chan),
+        pitch = tonumber(pitch), vel = tonumber(vel), muted = muted == "true", selected = sel == "true" })
+    elseif line:match("^FAKECC ") then
+      local ppq, msg, chan, m2, m3 = line:match("^FAKECC (%S+) (%S+) (%S+) (%S+) (%S+)$")
+      table.insert(take.ccs, { ppq = tonumber(ppq), chanmsg = tonumber(msg), chan = tonumber(chan),
+        msg2 = tonumber(m2), msg3 = tonumber(m3) })
+    end
+  end
+  for _, t in ipairs(takes) do -- REAPER gives a source without ids new ones
+    t.pool = t.midi and (t.pool or self:new_id()) or nil
+    sort_take(t)
+  end
+  item.takes, item.active = takes, active
 end
 
 local function take_qn(take, ppq)
@@ -222,6 +293,16 @@ function Fake:api()
   function r.GetActiveTake(item) return item.takes[item.active] end
   function r.TakeIsMIDI(take) return take.midi end
   function r.CountTakes(item) return #item.takes end
+  function r.GetTake(item, i) return item.takes[i + 1] end
+  function r.GetMediaItemTakeInfo_Value(take, key)
+    assert(key == "IP_TAKENUMBER", "fake: take value " .. key)
+    for i, t in ipairs(take.item.takes) do
+      if t == take then
+        return i - 1
+      end
+    end
+    error("fake: a take that is no longer in its item (stale after SetItemStateChunk?)")
+  end
   function r.SetActiveTake(take)
     for i, t in ipairs(take.item.takes) do
       if t == take then
@@ -236,19 +317,6 @@ function Fake:api()
     item.created = true
     return item
   end
-  function r.AddTakeToMediaItem(item)
-    local take = { item = item, notes = {}, ccs = {}, name = "", midi = false }
-    item.takes[#item.takes + 1] = take
-    return take
-  end
-  function r.PCM_Source_CreateFromType(kind)
-    assert(kind == "MIDI", "fake: source type " .. kind)
-    return { kind = kind }
-  end
-  function r.SetMediaItemTake_Source(take, source)
-    take.midi = source.kind == "MIDI"
-    return true
-  end
   function r.GetSetMediaItemTakeInfo_String(take, key, value, set)
     assert(key == "P_NAME", "fake: take string " .. key)
     if set then
@@ -256,22 +324,9 @@ function Fake:api()
     end
     return true, take.name
   end
-  function r.GetItemStateChunk(item)
-    fake.chunk_count = fake.chunk_count + 1
-    local key = "<ITEM fake " .. fake.chunk_count .. ">"
-    local saved = { active = item.active, takes = {} }
-    for i, t in ipairs(item.takes) do
-      saved.takes[i] = { notes = copy(t.notes), ccs = copy(t.ccs), name = t.name, midi = t.midi }
-    end
-    fake.chunks[key] = saved
-    return true, key
-  end
+  function r.GetItemStateChunk(item) return true, fake:item_chunk(item) end
   function r.SetItemStateChunk(item, chunk)
-    local saved = assert(fake.chunks[chunk], "fake: unknown item chunk")
-    item.takes, item.active = {}, saved.active
-    for i, t in ipairs(saved.takes) do
-      item.takes[i] = { item = item, notes = copy(t.notes), ccs = copy(t.ccs), name = t.name, midi = t.midi }
-    end
+    fake:set_item_chunk(item, chunk)
     return true
   end
   function r.DeleteTrackMediaItem(track, item)
@@ -316,31 +371,12 @@ function Fake:api()
     end
     return true
   end
-  function r.MIDI_InsertCC(take, sel, muted, ppq, chanmsg, chan, msg2, msg3)
-    take.ccs[#take.ccs + 1] = { ppq = ppq, chanmsg = chanmsg, chan = chan, msg2 = msg2, msg3 = msg3 }
-    take.unsorted = true
-    return true
-  end
   function r.MIDI_DeleteNote(take, i)
     assert(take.notes[i + 1], "MIDI_DeleteNote: no note " .. i)
     table.remove(take.notes, i + 1)
     return true
   end
   function r.MIDI_Sort(take) sort_take(take) end
-  -- The scripts pass the event buffer along without reading it, so here it is a key to a copy.
-  function r.MIDI_GetAllEvts(take)
-    fake.chunk_count = fake.chunk_count + 1
-    local key = "<EVTS fake " .. fake.chunk_count .. ">"
-    fake.chunks[key] = { notes = copy(take.notes), ccs = copy(take.ccs) }
-    return true, key
-  end
-  function r.MIDI_SetAllEvts(take, buf)
-    local saved = assert(fake.chunks[buf], "fake: unknown MIDI event buffer")
-    assert(take.midi, "MIDI_SetAllEvts on a take without a MIDI source")
-    take.notes, take.ccs = copy(saved.notes), copy(saved.ccs)
-    take.unsorted = true
-    return true
-  end
   function r.MIDI_GetProjQNFromPPQPos(take, ppq) return take_qn(take, ppq) end
   function r.MIDI_GetPPQPosFromProjQN(take, qn) return (qn - take.item.start_qn) * PPQ end
 
