@@ -16,6 +16,7 @@ undo point; the streamed edits before it belong to that point.
 
 local chunks = require("midigen.chunks")
 local notes = require("midigen.notes")
+local project = require("midigen.project")
 local takes = require("midigen.takes")
 
 local Writer = {}
@@ -31,7 +32,7 @@ function Writer.new(proj, plan)
   self.saved = {} -- { item, chunk } in the order first touched
   self.created = {} -- { track, item }
   self.take_of = {} -- "variation:wire track" -> take
-  self.tracks = {} -- wire track -> { track, item, original }
+  self.tracks = {} -- wire track -> { track, item, original or fresh take }
   self.notes_written, self.bars_written = 0, 0
   return self
 end
@@ -44,12 +45,6 @@ local function find_track(proj, guid)
     end
   end
   return nil
-end
-
-local function item_span(proj, item)
-  local pos = reaper.GetMediaItemInfo_Value(item, "D_POSITION")
-  local len = reaper.GetMediaItemInfo_Value(item, "D_LENGTH")
-  return reaper.TimeMap2_timeToQN(proj, pos), reaper.TimeMap2_timeToQN(proj, pos + len)
 end
 
 -- Removes the notes of `take` that start inside [a, b) (project quarter notes).
@@ -76,7 +71,7 @@ function Writer:_prepare_track(wire)
   for i = 0, reaper.CountTrackMediaItems(track) - 1 do
     local item = reaper.GetTrackMediaItem(track, i)
     local take = reaper.GetActiveTake(item)
-    local ia, ib = item_span(proj, item)
+    local ia, ib = project.item_span(proj, item)
     if take and reaper.TakeIsMIDI(take) and ia < b - EPS and ib > a + EPS then
       local _, chunk = reaper.GetItemStateChunk(item, "", false)
       self.saved[#self.saved + 1] = { item = item, chunk = chunk }
