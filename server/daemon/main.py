@@ -195,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-queue", type=int, default=p.DEFAULT_QUEUE, help="jobs that may wait (16)"
     )
     parser.add_argument(
+        "--max-refusals",
+        type=int,
+        default=p.REFUSALS_PER_S,
+        metavar="N",
+        help=f"/refused replies per second per host ({p.REFUSALS_PER_S}); the rest are counted",
+    )
+    parser.add_argument(
         "--log-level", choices=("debug", "info", "warning", "error"), default="info"
     )
     return parser
@@ -216,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"--port {args.port}: must be 0..65535", 2)
     if args.max_queue < 1:
         return _fail(f"--max-queue {args.max_queue}: must be at least 1", 2)
+    if args.max_refusals < 0:
+        return _fail(f"--max-refusals {args.max_refusals}: must be at least 0", 2)
     try:
         allow = parse_networks(args.allow)
     except ValueError as e:
@@ -250,7 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.server_close()
             return _fail(str(e))
         midi_line = f", MIDI out '{args.midi_out}' ({api})"
-    daemon = Daemon(engine, server, max_queue=args.max_queue, midi_out=midi)
+    daemon = Daemon(
+        engine, server, max_queue=args.max_queue, midi_out=midi, refusals_per_s=args.max_refusals
+    )
     clock_reader = InputPoller(clock, daemon.player.on_midi) if clock is not None else None
     host, port = daemon.address
     print(

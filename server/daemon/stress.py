@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parents[2]
     midi = Path(args.midi or root.parent / "shared" / "midi" / "prompt_bmw.mid")
     server_cmd = [sys.executable, "-m", "midigen.server.daemon.main", "--port", str(args.port)]
-    server_cmd += ["--log-level", "warning"] + (["--model", args.model] if args.model else [])
+    server_cmd += ["--log-level", "warning", "--max-refusals", "1000000"]  # see every answer
+    server_cmd += ["--model", args.model] if args.model else []
     log = open(f"/tmp/midigen-stress-{os.getpid()}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
