@@ -36,13 +36,13 @@ from midigen.server.engine.generation import Done, GenerationError, Request, gen
 from midigen.server.engine.sampling import SamplingOptions
 from midigen.server.engine.session import Engine
 from midigen.server.language import vocab as vocab_mod
-from midigen.server.language.piece import Note
+from midigen.server.language.piece import Note, Piece
 from midigen.server.language.vocab import Vocabulary
 from midigen.server.language.windows import Selection
 from training import corpus, musicality, phrase_tasks
 from training.baselines import BASELINES
 from training.heldout import excerpt, run_record
-from training.phrase_tasks import PhraseTask, notes_in
+from training.phrase_tasks import TICKS, PhraseTask, notes_in, tick
 
 MODEL, ORIGINAL = "model", "original"
 # (summary key, label, format) rows of the table, in the order the card shows them
@@ -135,12 +135,20 @@ def draw(task: PhraseTask, versions: dict[str, list[Note]], out: Path, margin: i
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", task.work)  # "#" or "/" would break a link
     files = {}
     for name, notes in versions.items():
-        shown = excerpt(task.refilled(notes), first, last)
+        shown = excerpt(_snapped(task.refilled(notes)), first, last)
         title = f"{task.work} track {task.track + 1}, bars {task.first + 1}-{task.last + 1}: {name}"
         path = out / f"{stem}-{task.first + 1}-{name.replace(' ', '-')}.png"
         plot_piece(shown, cells, path, f"{title} (from bar {first + 1})")
         files[name] = path.name
     return files
+
+
+def _snapped(piece: Piece) -> Piece:
+    """Onsets on the language's grid, so a note played a hair before a bar line is drawn in the
+    bar it belongs to (phrase_tasks.tick), not shaded with the bar before."""
+    for track in piece.tracks:
+        track.notes = [dataclasses.replace(n, start=tick(n.start) / TICKS) for n in track.notes]
+    return piece
 
 
 def table(report: dict) -> list[str]:
