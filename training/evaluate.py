@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from midigen.server.language import vocab as vocab_mod
-from training import corpus, loss
+from training import corpus, loss, pop909
 from training import dataset as ds
 
 ORDER = 4
@@ -113,20 +113,27 @@ def nll_report(args: argparse.Namespace) -> dict:
     weights = loss.Weights(vocab, 2.0)
     model = GPT2LMHeadModel.from_pretrained(args.model).eval()
     cfg = ds.Config(
-        window_bars=model.config.midigen_window_bars,
+        window_bars=args.window_bars or model.config.midigen_window_bars,
         max_tracks=model.config.midigen_max_tracks,
         context=model.config.n_positions,
     )
     began = time.time()
-    held_out = ds.fixed_examples(ds.cache_pieces(args.cache, args.split), vocab, args.examples, cfg)
-    train_pieces = ds.cache_pieces(args.cache, "train")
+    if args.pop909 is not None:  # POP909's held-out songs; the n-gram counts its train songs
+        songs = pop909.load(args.pop909)
+        held_source = ds.list_pieces(pop909.split_pieces(songs, args.split))
+        train_pieces = ds.list_pieces(pop909.split_pieces(songs, "train"))
+    else:
+        held_source = ds.cache_pieces(args.cache, args.split)
+        train_pieces = ds.cache_pieces(args.cache, "train")
+    held_out = ds.fixed_examples(held_source, vocab, args.examples, cfg)
     counted = ds.fixed_examples(train_pieces, vocab, args.ngram_examples, cfg, seed=99)
     ngram = NGram(counted, len(vocab))
     baseline = ngram_nll(ngram, held_out, weights)
     scored = loss.evaluate(model, held_out, weights, vocab.special("<pad>"), "cpu", 8192)
     result = {
         "checkpoint": str(args.model),
-        "split": args.split,
+        "split": ("pop909-" if args.pop909 is not None else "classical-") + args.split,
+        "window_bars": cfg.window_bars,
         "examples": len(held_out),
         "answer_tokens": scored["valid_fill_tokens"],
         "model": {"answer": scored["valid_fill"], "all": scored["valid_all"]},
@@ -184,6 +191,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
     p.add_argument("--split", default="test", choices=("valid", "test"))
     p.add_argument("--examples", type=int, default=1000)
+    p.add_argument("--pop909", type=Path, metavar="DIR",
+                   help="score POP909's held-out songs instead of the corpus's")  # fmt: skip
+    p.add_argument("--window-bars", type=int, default=0,
+                   help="example window (0: the model's own); to score models alike")  # fmt: skip
     p.add_argument("--ngram-examples", type=int, default=20000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", type=Path, help="also write the result here")
