@@ -259,3 +259,26 @@ def test_model_card_states_every_number_and_what_falls_short(bundle, results, tm
     for name in ("density.png", "pitch_classes.png", "example-chorale-original.png"):
         assert (model / name).is_file() and f"({name})" in card
     assert "no drums" in card.lower()
+
+
+def test_model_card_shows_the_baselines_beside_the_model(bundle, engine, items, results, tmp_path):
+    """training.compare's report in the results folder: its table, its goal rows (short where
+    the tiny model is short) and its piano rolls end up in the card."""
+    from training import card_baselines, compare, model_card
+
+    folder = tmp_path / "results"
+    shutil.copytree(results, folder)
+    report = compare.run(engine, items, 2, 1, engine.vocab, FAST, folder)
+    report.update({"model": "models/tiny", "split": "pop909-test", "held_out_pieces": len(items)})
+    (folder / "baselines-pop909-test.json").write_text(json.dumps(report))
+    model = tmp_path / "models" / "tiny"
+    shutil.copytree(bundle, model)
+    model_card.main(["--model", str(model), "--results", str(folder)])
+    card = (model / "MODEL_CARD.md").read_text()
+    assert "## Against simple baselines" in card
+    assert "\n".join(compare.table(report)) in card
+    for measure, goal, result, met in card_baselines.goals({"pop909-test": report}):
+        assert f"| {measure} | {goal} | {result} |" in card
+        assert (f"**Falls short:** {measure}" in card) == (not met)
+    for name in report["rolls"][0]["files"].values():
+        assert (model / name).is_file() and f"]({name})" in card
