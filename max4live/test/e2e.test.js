@@ -129,18 +129,22 @@ test("a request the server refuses: its text in the status, nothing written", as
   bridge.close();
 });
 
-test("replies lost after /accepted: timeout, the job cancelled, nothing written", async () => {
-  const { live, device, statuses, bridge } = await setup({ timeouts: { stall: 400 } });
-  let accepted = false;
+test("replies lost after the first bar: timeout, the job cancelled, the written bar restored", async () => {
+  // The stall timeout is long enough for a busy machine to produce the first bar.
+  const { live, device, statuses, bridge } = await setup({ timeouts: { stall: 3000 }, loopEnd: 32 });
+  const before = live.notesOf(KEYS);
+  let bars = 0;
   bridge.drop = (address) => {
-    if (accepted) return true;
-    if (address === "/midigen/accepted") accepted = true;
+    if (bars >= 1) return true;
+    if (address === "/midigen/bar") bars += 1;
     return false;
   };
   device.generate();
   await settle(device);
   assert.match(statuses.at(-1), /^timed out: no word from the server/);
-  assert.equal(live.callsOf("add_new_notes").length, 0);
+  assert.equal(live.callsOf("remove_notes_extended").length, 2, "one bar written, then restored");
+  assert.deepEqual(live.notesOf(KEYS), before);
+  assert.equal(live.undoDepth, 0);
   assert.ok(bridge.sent.some((m) => m[0] === "/midigen/cancel"));
   bridge.close();
 });
