@@ -252,3 +252,25 @@ def test_means_carry_their_standard_error(steady):
     row = compare._cell(s, "pc_correlation", "{:.2f}")
     assert row == f"{np.mean(values):.2f} +- {abs(values[0] - values[1]) / 2:.2f}"
     assert musicality.summarize([good])["pc_correlation_se"] is None
+
+
+def test_no_worse_than_the_reference_model_on_the_same_tasks(compared):
+    def with_model(shift: float, se: float = 0.05, tasks: slice = slice(None)) -> dict:
+        report = json.loads(json.dumps(compared[0]))
+        report["model"] = "models/old"
+        report["records"][compare.ORIGINAL] = report["records"][compare.ORIGINAL][tasks]
+        for key in ("pc_correlation", "onset_overlap"):
+            report["generators"][compare.MODEL][key] = 0.5 + shift
+            report["generators"][compare.MODEL][f"{key}_se"] = se
+        return {"classical-test": report}
+
+    mine = with_model(0.0)
+    for shift, met in ((0.04, True), (0.06, False), (-0.3, True)):
+        rows = card_baselines.reference_goals(mine, with_model(shift))
+        assert [(r[0], r[3]) for r in rows] == [
+            ("classical corpus, held-out works: pitch-class correlation vs `old`", met),
+            ("classical corpus, held-out works: grid-onset overlap vs `old`", met),
+        ]
+    rows = card_baselines.reference_goals(mine, with_model(0.0, tasks=slice(1, None)))
+    assert all("not comparable" in r[2] and r[3] is False for r in rows)
+    assert card_baselines.reference_goals(mine, {}) == []

@@ -6,7 +6,8 @@ DIR/baselines-classical-test.json when they are there, written by
     python -m training.compare --model BUNDLE --split SPLIT --json DIR/baselines-SPLIT.json \\
         --rolls DIR
 
-and adds the issue's targets to the card's summary (`goals`) and a section with the tables, the
+and adds the issue's targets to the card's summary (`goals`; with `--reference DIR`, the
+reports of the model it replaces, `reference_goals`) and a section with the tables, the
 measures' definitions (training/musicality.py's own text) and one drawn task per split
 (`section`). A missing report leaves its rows and table out; nothing is estimated.
 """
@@ -68,6 +69,38 @@ def goals(reports: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
              "not measured" if outside is None else f"{outside} of {model['notes']} notes",
              outside == 0)
         )  # fmt: skip
+    return rows
+
+
+def same_tasks(a: dict, b: dict) -> bool:
+    """True when two reports scored the same tasks (same seeds, pieces, tracks and bars)."""
+    key = [(r["seed"], r["work"], r["track"], r["bars"]) for r in a["records"][ORIGINAL]]
+    return key == [(r["seed"], r["work"], r["track"], r["bars"]) for r in b["records"][ORIGINAL]]
+
+
+def reference_goals(reports: dict[str, dict], reference: dict[str, dict],
+                    splits: tuple[str, ...] = ("classical-test",)
+                    ) -> list[tuple[str, str, str, bool]]:  # fmt: skip
+    """Rows for "no worse than the reference model" (issue 15: the classical split no worse than
+    the model it replaces): pitch-class correlation and grid-onset overlap each at least the
+    reference's mean minus its standard error, on the very same tasks."""
+    rows = []
+    for split in splits:
+        mine, theirs = reports.get(split), reference.get(split)
+        if not mine or not theirs or MODEL not in mine["generators"]:
+            continue
+        name = Path(theirs["model"]).name
+        for key, label in (("pc_correlation", "pitch-class correlation"),
+                           ("onset_overlap", "grid-onset overlap")):  # fmt: skip
+            measure = f"{SPLITS[split]}: {label} vs `{name}`"
+            goal = "no worse (at most one standard error below)"
+            if not same_tasks(mine, theirs):
+                rows.append((measure, goal, "not comparable: other tasks (rerun it here)", False))
+                continue
+            a, b = mine["generators"][MODEL][key], theirs["generators"][MODEL][key]
+            se = theirs["generators"][MODEL].get(f"{key}_se") or 0.0
+            met = None not in (a, b) and a >= b - se
+            rows.append((measure, goal, f"{num(a)} vs {num(b)} +- {num(se)}", met))
     return rows
 
 

@@ -158,6 +158,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--density-goal", type=float, default=DENSITY_GOAL)
     parser.add_argument(
+        "--reference",
+        type=Path,
+        help="results folder of the model this one replaces (its baselines-SPLIT.json): the "
+        "card states whether the classical split is no worse",
+    )
+    parser.add_argument(
         "--observations",
         type=Path,
         help="Markdown appended as 'Observed in the outputs': what a person saw in them "
@@ -175,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     runs = [run_summary(r) for r in args.run]
     compared = card_baselines.load(args.results)
+    reference = card_baselines.load(args.reference) if args.reference else {}
     comparison, compared_pictures = card_baselines.section(compared)
     text = render(
         args.model.name,
@@ -187,7 +194,9 @@ def main(argv: list[str] | None = None) -> None:
         infill,
         examples,
         runs,
-        goals(nll, controls, args.density_goal) + card_baselines.goals(compared),
+        goals(nll, controls, args.density_goal)
+        + card_baselines.goals(compared)
+        + card_baselines.reference_goals(compared, reference),
         comparison,
     )
     pictures = ["density.png", "pitch_classes.png", *compared_pictures]
