@@ -224,12 +224,16 @@ def test_the_card_states_the_reports_numbers(compared, tmp_path):
     assert card_baselines.section({}) == ([], [])
 
 
-def test_cli_refuses_bad_arguments(capsys):
+def test_cli_refuses_bad_arguments(capsys, tmp_path):
     with pytest.raises(SystemExit):
         compare.main(["--split", "nonsense"])
     with pytest.raises(SystemExit):
         compare.main(["--split", "pop909-test", "--tasks", "0"])
     assert "at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="compare: no held-out pieces for classical-test"):
+        compare.main(["--split", "classical-test", "--cache", str(tmp_path)])
+    with pytest.raises(SystemExit, match="compare: .*not a model bundle"):
+        compare.main(["--split", "classical-test", "--model", "/nonexistent"])
 
 
 def test_a_note_a_hair_before_the_bar_line_belongs_to_the_hole(steady):

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from midigen.exporter.bundle import BundleError
 from midigen.server.engine.generation import Done, GenerationError, Request, generate
 from midigen.server.engine.sampling import SamplingOptions
 from midigen.server.engine.session import Engine
@@ -39,6 +40,7 @@ from midigen.server.language import vocab as vocab_mod
 from midigen.server.language.piece import Note, Piece
 from midigen.server.language.vocab import Vocabulary
 from midigen.server.language.windows import Selection
+from midigen.server.tools.pianoroll import check_plot_path
 from training import corpus, musicality, phrase_tasks
 from training.baselines import BASELINES
 from training.heldout import excerpt, run_record
@@ -197,14 +199,16 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("temperature", "top_p"):
         if getattr(args, name) is not None:
             options = dataclasses.replace(options, **{name: getattr(args, name)})
+    engine = None
     try:
         options.validate()
+        if args.rolls is not None:
+            check_plot_path(args.rolls / "roll.png")  # matplotlib there, before any work
+        if args.model is not None:  # before the data: a wrong path fails in a second
+            engine = Engine(args.model, device=args.device, threads=args.threads)
         items = phrase_tasks.load_split(args.split, args.cache)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, BundleError) as e:
         sys.exit(f"compare: {e}")
-    engine = None
-    if args.model is not None:
-        engine = Engine(args.model, device=args.device, threads=args.threads)
     vocab = engine.vocab if engine else vocab_mod.load()
     report = run(engine, items, args.tasks, args.seeds, vocab, options, args.rolls)
     report.update({"model": None if args.model is None else str(args.model),
