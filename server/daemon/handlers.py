@@ -49,6 +49,7 @@ class Handlers:
         self.loops = loops  # None without --midi-out
         self.max_bar_tokens = max_bar_tokens  # lowered by tests: a random model rambles on
         self.refusals = Budget(p.REFUSALS_PER_S)
+        self.pongs = Budget(p.REFUSALS_PER_S)
         self.logs = LogLimiter(log)
 
     def handle(self, sender: Address, message: OscMessage) -> None:
@@ -116,7 +117,9 @@ class Handlers:
         self.send(state.id, p.Welcome(token=state.token, **self.info))
 
     def on_ping(self, sender: Address, _: None, m: p.Ping) -> None:
-        self.send_to((sender[0], m.reply_port), p.Pong(**self.info))
+        # unauthenticated and 12x its size: under the same per-host budget as refusals
+        if self.pongs.take(sender[0]):
+            self.send_to((sender[0], m.reply_port), p.Pong(**self.info))
 
     def on_bye(self, sender: Address, client: ClientState, m: p.Bye) -> None:
         self.pacer.drop(client.id)

@@ -99,7 +99,7 @@ class Daemon:
             engine, self.scheduler, self.clients, self.pieces, self.pacer, self.send,
             self.server.send_to, info, max_bar_tokens, self.loops,
         )  # fmt: skip
-        self.handlers.refusals.rate = refusals_per_s
+        self.handlers.refusals.rate = self.handlers.pongs.rate = refusals_per_s
         self.silent_s = silent_s
         self.server.handler = self.handlers.handle
         self._thread: threading.Thread | None = None
