@@ -184,6 +184,10 @@ def test_compare_puts_the_model_beside_the_baselines(compared):
     assert original["pc_correlation"] == pytest.approx(1.0) and original["notes_ratio"] == 1.0
     assert report["generators"][compare.MODEL]["outside_register"] == 0  # the grammar's limit
     assert report["generations"] == 4 and report["model_ms_per_bar"] > 0
+    assert list(report["paired"]) == list(baselines.BASELINES)
+    assert report["paired"][names[1]]["onset_overlap"] == musicality.paired(
+        report["records"][compare.MODEL], report["records"][names[1]], "onset_overlap"
+    )
     lines = compare.table(report)
     assert len(lines) == 2 + len(compare.ROWS) and all(line.count("|") == 7 for line in lines)
     assert len(list(rolls.glob("*.png"))) == 2 * 3
@@ -204,6 +208,8 @@ def test_the_card_states_the_reports_numbers(compared, tmp_path):
     assert pictures == list(report["rolls"][0]["files"].values())
     assert all(f"]({name})" in text for name in pictures)
     assert "- **pitch-class correlation**" in text and "--split pop909-test --tasks 2" in text
+    onsets = report["paired"][card_baselines.REPEAT]["onset_overlap"]
+    assert f"onsets {onsets['mean']:+.2f} +- " in text
     goals = {g[0]: g for g in card_baselines.goals(reports)}
     model = report["generators"][compare.MODEL]
     repeat = report["generators"][card_baselines.REPEAT]
@@ -256,6 +262,16 @@ def test_means_carry_their_standard_error(steady):
     row = compare._cell(s, "pc_correlation", "{:.2f}")
     assert row == f"{np.mean(values):.2f} +- {abs(values[0] - values[1]) / 2:.2f}"
     assert musicality.summarize([good])["pc_correlation_se"] is None
+
+
+def test_paired_differences_skip_undefined_tasks():
+    a = [{"x": 0.5}, {"x": 0.2}, {"x": None}]
+    b = [{"x": 0.3}, {"x": 0.3}, {"x": 0.9}]
+    p = musicality.paired(a, b, "x")
+    assert p["tasks"] == 2 and p["mean"] == pytest.approx(0.05)
+    assert p["se"] == pytest.approx(0.15)
+    with pytest.raises(ValueError):  # records of different task lists are never paired
+        musicality.paired(a, b[:2], "x")
 
 
 def test_no_worse_than_the_reference_model_on_the_same_tasks(compared):

@@ -51,9 +51,10 @@ def goals(reports: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
         density = model["density_within_1"]
         rows += [
             ("POP909 4-bar infills: pitch-class correlation", f'at least "{REPEAT}"',
-             f"{num(pc)} vs {num(pc_ref)}", None not in (pc, pc_ref) and pc >= pc_ref),
+             f"{num(pc)} vs {num(pc_ref)}{_paired(pop, 'pc_correlation')}",
+             None not in (pc, pc_ref) and pc >= pc_ref),
             ("POP909 4-bar infills: grid-onset overlap", f'within {ONSET_SLACK} of "{REPEAT}"',
-             f"{num(onset)} vs {num(onset_ref)}",
+             f"{num(onset)} vs {num(onset_ref)}{_paired(pop, 'onset_overlap')}",
              None not in (onset, onset_ref) and onset >= onset_ref - ONSET_SLACK),
             ("POP909 4-bar infills: bars with density within +-1 of the request",
              f"at least {pct(DENSITY_GOAL)}", pct(density),
@@ -70,6 +71,14 @@ def goals(reports: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
              outside == 0)
         )  # fmt: skip
     return rows
+
+
+def _paired(report: dict, key: str, baseline: str = REPEAT) -> str:
+    """ " (model - baseline task by task: -0.14 +- 0.03)", or "" when not measured."""
+    p = report.get("paired", {}).get(baseline, {}).get(key)
+    if not p or p["mean"] is None:
+        return ""
+    return f" (task by task {p['mean']:+.2f} +- {num(p['se'])})"
 
 
 def same_tasks(a: dict, b: dict) -> bool:
@@ -102,6 +111,22 @@ def reference_goals(reports: dict[str, dict], reference: dict[str, dict],
             met = None not in (a, b) and a >= b - se
             rows.append((measure, goal, f"{num(a)} vs {num(b)} +- {num(se)}", met))
     return rows
+
+
+def _paired_lines(report: dict) -> list[str]:
+    """The model minus each baseline, task by task, as a sentence (none without a model)."""
+    pairs = report.get("paired") or {}
+    parts = [
+        f'{label} {p[key]["mean"]:+.2f} +- {num(p[key]["se"])} vs "{name}"'
+        for name, p in pairs.items()
+        for key, label in (("pc_correlation", "pitch classes"), ("onset_overlap", "onsets"))
+        if p[key]["mean"] is not None
+    ]
+    return (
+        ["The model minus each baseline, task by task: " + "; ".join(parts) + ".", ""]
+        if parts
+        else []
+    )
 
 
 def _definitions() -> list[str]:
@@ -138,6 +163,7 @@ def section(reports: dict[str, dict]) -> tuple[list[str], list[str]]:
             "",
             *table(report),
             "",
+            *_paired_lines(report),
             f"The model refused {len(report['refused'])} task(s) (too dense for its context); "
             + ("" if ms is None else f"it took {num(ms, 0)} ms per bar here; ")
             + f"{report['seconds']} s for every generator in all.",

@@ -47,6 +47,7 @@ from training.heldout import excerpt, run_record
 from training.phrase_tasks import TICKS, PhraseTask, notes_in, tick
 
 MODEL, ORIGINAL = "model", "original"
+PAIRED = ("pc_correlation", "onset_overlap")  # measures compared task by task with baselines
 # (summary key, label, format) rows of the table, in the order the card shows them
 ROWS = (
     ("pc_correlation", "pitch-class correlation with the original bars", "{:.2f}"),
@@ -116,6 +117,11 @@ def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocab
         "seeds": seeds,
         "refused": refused,
         "generators": {name: musicality.summarize(records[name]) for name in names},
+        "paired": {  # the model minus each baseline, task by task
+            name: {key: musicality.paired(records[MODEL], records[name], key)
+                   for key in PAIRED}
+            for name in BASELINES if engine is not None
+        },
         "generator_seconds": {name: round(s, 2) for name, s in seconds.items()},
         "model_ms_per_bar": model_ms / model_bars if model_bars else None,
         "rolls": pictures,

@@ -176,6 +176,14 @@ def _standard_error(values: Sequence) -> float | None:
     return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
 
 
+def paired(a: Sequence[dict], b: Sequence[dict], key: str) -> dict:
+    """Mean and standard error of a[i][key] - b[i][key] over the tasks where both are defined:
+    two generators on the same tasks differ by less noise than their two means suggest."""
+    diffs = [x[key] - y[key] for x, y in zip(a, b, strict=True)
+             if x[key] is not None and y[key] is not None]  # fmt: skip
+    return {"mean": _mean(diffs), "se": _standard_error(diffs), "tasks": len(diffs)}
+
+
 def summarize(records: Sequence[dict]) -> dict:
     """The measures averaged over a generator's task records (see the module doc)."""
     notes = sum(sum(r["notes_generated"]) for r in records)
