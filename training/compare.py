@@ -15,8 +15,10 @@ track, 4 bars with the part playing on both sides) and refilled by every generat
 
 The measures are training/musicality.py's. A task the model refuses (GenerationError: too dense
 for its context) is dropped for every generator and counted, so the columns stay side by side.
-Prints a Markdown table and the timing; `--json` keeps everything, per task; `--rolls` draws the
-first task of each seed as piano rolls (the hole and 4 bars each side: original, model, repeat).
+Prints a Markdown table (means over tasks with their standard errors) and the timing; `--json`
+keeps everything, per task, and the model minus each baseline task by task (`paired`: the same
+tasks make the difference far less noisy than two means); `--rolls` draws the first task of
+each seed as piano rolls (the hole and 4 bars each side: original, model, repeat).
 `training.model_card --results DIR` puts the table of DIR/baselines-<split>.json into the card.
 """
 
