@@ -58,7 +58,7 @@ test("the device finds the server on load", async () => {
   device.ping();
   await waitFor(() => /^connected/.test(statuses.at(-1) || ""), 5000, "connected");
   assert.match(statuses.at(-1), /^connected: \S+ on cpu \(protocol [12]\)$/);
-  bridge.close();
+  await bridge.close();
 });
 
 test("infill: the server's bars land in the selected bars, one remove + one add each, one undo step", async () => {
@@ -87,7 +87,7 @@ test("infill: the server's bars land in the selected bars, one remove + one add 
   });
   const outside = (ns) => ns.filter((n) => n.start_time < 4 || n.start_time >= 12);
   assert.deepEqual(outside(live.notesOf(KEYS)), outside(before));
-  bridge.close();
+  await bridge.close();
 });
 
 test("continue writes the new bars after the selection and extends the clip", async () => {
@@ -101,7 +101,7 @@ test("continue writes the new bars after the selection and extends the clip", as
   assert.equal(live.object(KEYS).loop_end, 24);
   assert.deepEqual(live.callsOf("remove_notes_extended").map((c) => c.args[2]), [16, 20]);
   assert.deepEqual(Object.keys(sentBars(bridge, 1)).map(Number).sort(), [5, 6]);
-  bridge.close();
+  await bridge.close();
 });
 
 test("cancel while bars stream in: the clip ends as it was", async () => {
@@ -115,7 +115,7 @@ test("cancel while bars stream in: the clip ends as it was", async () => {
   assert.deepEqual(live.notesOf(KEYS), before);
   assert.equal(live.undoDepth, 0);
   assert.ok(bridge.sent.some((m) => m[0] === "/midigen/cancel"));
-  bridge.close();
+  await bridge.close();
 });
 
 test("a request the server refuses: its text in the status, nothing written", async () => {
@@ -126,7 +126,7 @@ test("a request the server refuses: its text in the status, nothing written", as
   assert.match(statuses.at(-1), /^server: .*temperature/);
   assert.equal(live.callsOf("remove_notes_extended").length, 0);
   assert.equal(live.callsOf("add_new_notes").length, 0);
-  bridge.close();
+  await bridge.close();
 });
 
 test("replies lost after the first bar: timeout, the job cancelled, the written bar restored", async () => {
@@ -146,7 +146,7 @@ test("replies lost after the first bar: timeout, the job cancelled, the written 
   assert.deepEqual(live.notesOf(KEYS), before);
   assert.equal(live.undoDepth, 0);
   assert.ok(bridge.sent.some((m) => m[0] === "/midigen/cancel"));
-  bridge.close();
+  await bridge.close();
 });
 
 test("no server on the port: a status that says how to start it", async () => {
@@ -155,7 +155,7 @@ test("no server on the port: a status that says how to start it", async () => {
   await settle(device, 5000);
   assert.equal(statuses.at(-1), "server not running: start `midigen-server --port 9000`");
   assert.deepEqual(live.calls.filter((c) => c.fn !== "get_notes_extended"), []);
-  bridge.close();
+  await bridge.close();
 });
 
 test("loop mode: the next variation is swapped in over a loop cycle, then more are asked for", async () => {
@@ -174,7 +174,7 @@ test("loop mode: the next variation is swapped in over a loop cycle, then more a
   await waitFor(() => device.job === null, 60000, "the refill to finish");
   assert.equal(device.loop.queue.length, 2);
   device.cancel();
-  bridge.close();
+  await bridge.close();
 });
 
 test("a dense 16-bar clip and its context go up in many chunks (paced) and come back", async () => {
@@ -192,5 +192,5 @@ test("a dense 16-bar clip and its context go up in many chunks (paced) and come 
   // 256 keys notes + the 1-bar bass (2) and drum (2) loops repeated over 16 bars.
   assert.equal(uploaded.args[1], 256 + 16 * 2 + 16 * 2);
   assert.deepEqual(live.callsOf("remove_notes_extended").map((c) => c.args.slice(2)), [[32, 4]]);
-  bridge.close();
+  await bridge.close();
 });

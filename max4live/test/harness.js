@@ -51,10 +51,15 @@ class UdpBridge {
   send(message) {
     const [address, ...args] = message;
     this.sent.push(message);
-    this.sender.send(osc.encode(address, args), this.serverPort, "127.0.0.1");
+    this.pending = (this.pending || 0) + 1;
+    this.sender.send(osc.encode(address, args), this.serverPort, "127.0.0.1", () => {
+      this.pending -= 1;
+    });
   }
 
-  close() {
+  /** Closes both sockets once every datagram sent has left (a last /cancel must not be lost). */
+  async close() {
+    await waitFor(() => !this.pending, 2000, "the last datagrams to leave");
     this.socket.close();
     this.sender.close();
   }
