@@ -100,10 +100,20 @@ function init() {
   device.ping();
 }
 
-/** playing_position of whichever clip is in the clip view, for loop mode's swaps. */
+/**
+ * playing_position of whichever clip is in the clip view, for loop mode's swaps. Live refuses
+ * changes to the set from inside a notification, so the observer only notes the position and
+ * a Task (run by Max's scheduler, outside the notification) hands it to the device.
+ */
 function observePlayhead() {
+  var latest = null;
+  var deliver = new Task(function () {
+    if (device && latest !== null) device.position(latest);
+  });
   positionObserver = new LiveAPI(function (args) {
-    if (device && args[0] === "playing_position") device.position(Number(args[1]));
+    if (args[0] !== "playing_position") return;
+    latest = Number(args[1]);
+    deliver.schedule(0);
   });
   viewObserver = new LiveAPI(function () {
     positionObserver.path = "live_set view detail_clip";
