@@ -161,3 +161,24 @@ def test_state_is_bounded_and_expires(serve, bmw):
     assert sum(1 for k in pieces._slots if k[0] == "b") == p.PIECES_PER_CLIENT
     assert pieces.expire(time.monotonic() + p.UPLOAD_IDLE_S + 1) == p.PIECES_PER_CLIENT
     assert pieces.expire(time.monotonic() + p.PIECE_IDLE_S + 1) == 2 and len(pieces) == 0
+
+
+def test_a_client_whose_port_closes_has_its_jobs_cancelled_soon(serve, bmw):
+    """Its next reply bounces (ICMP port unreachable); after a short grace for a reload, the
+    job is cancelled, long before the 30 s silence rule would."""
+    daemon = serve(unreachable_grace_s=0.0)  # no reload to wait for here
+    c = Client(daemon.address)
+    c.hello()
+    c.upload(1, bmw)
+    since = len(c.inbox)
+    c.generate(1, 1, "infill", [Selection(t, 1, 8) for t in (1, 2, 3)], variations=16, seed=3)
+    c.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
+    c.close()
+    t0 = time.monotonic()
+    while daemon.scheduler.has_live(c.client_id) and time.monotonic() - t0 < WAIT:
+        time.sleep(0.05)
+        daemon.housekeeping()  # what the timer runs every second
+    job = daemon.scheduler.find(c.client_id, 1)
+    print(f"\ncancelled {time.monotonic() - t0:.1f} s after the client's port closed")
+    assert (job.state, job.reason) == ("cancelled", "gone")
+    assert daemon.server.counts["unreachable"] >= 1

@@ -94,9 +94,10 @@ class Clients:
             return state
 
     def address(self, client_id: str) -> Address | None:
-        with self._lock:
-            state = self._by_id.get(client_id)
-            return state.address if state else None
+        """Lock-free on purpose: the worker sends while holding the scheduler's lock, and
+        hello() holds this lock while asking the scheduler (a dict read is atomic)."""
+        state = self._by_id.get(client_id)
+        return state.address if state else None
 
     def bye(self, state: ClientState) -> None:
         with self._lock:
@@ -104,6 +105,14 @@ class Clients:
                 return
             self._drop(state)
         self.forget(state.id)
+
+    def unreachable(self, address: Address, seen: float) -> None:
+        """The client at `address` stopped listening (ICMP port unreachable): count it as last
+        heard at `seen` unless it speaks again (a reload says /hello from a new port)."""
+        with self._lock:
+            for state in self._by_id.values():
+                if state.address == address:
+                    state.last_seen = min(state.last_seen, seen)
 
     def silent(self, seconds: float) -> list[str]:
         """Ids of clients not heard from for `seconds`."""

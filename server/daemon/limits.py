@@ -32,6 +32,7 @@ RESULT_TTL_S = 15 * 60
 MAX_CLIENTS = 64
 HEARTBEAT_S = 10  # a client with live jobs sends something this often...
 SILENT_S = 30  # ...and its live jobs are cancelled ("gone") after this much silence
+UNREACHABLE_GRACE_S = 3  # or this long after a reply bounced (ICMP port unreachable)
 REFUSALS_PER_S = 20  # per host
 REPLAY_BURST, REPLAY_GAP_MS = 4, 25  # paced /result: 4 datagrams, then 25 ms
 UPLOAD_BURST, UPLOAD_GAP_MS = 32, 20  # clients' upload pacing: 32 datagrams, then 20 ms

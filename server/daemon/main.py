@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -69,10 +70,11 @@ class Daemon:
         midi_out: object | None = None,
         refusals_per_s: int = p.REFUSALS_PER_S,
         silent_s: float = p.SILENT_S,
+        unreachable_grace_s: float = p.UNREACHABLE_GRACE_S,
     ):
         """`midi_out`: an open MIDI output (anything with send_message) for live loops.
-        `refusals_per_s` and `silent_s` are the protocol's; tests and the stress run lower or
-        raise them to see past them."""
+        `refusals_per_s`, `silent_s` and `unreachable_grace_s` are the protocol's; tests and the
+        stress run lower or raise them to see past them."""
         self.engine = engine
         self.server = server or OscServer((host, port), allow)
         self.player = self.loops = None
@@ -100,8 +102,9 @@ class Daemon:
             self.server.send_to, info, max_bar_tokens, self.loops,
         )  # fmt: skip
         self.handlers.refusals.rate = self.handlers.pongs.rate = refusals_per_s
-        self.silent_s = silent_s
+        self.silent_s, self.unreachable_grace_s = silent_s, unreachable_grace_s
         self.server.handler = self.handlers.handle
+        self.server.on_unreachable = self._unreachable
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._housekeeping, name="midigen-timer", daemon=True)
@@ -146,6 +149,12 @@ class Daemon:
                 self.housekeeping()
             except Exception:  # a bug here must not stop the timer
                 log.exception("housekeeping failed")
+
+    def _unreachable(self, address: tuple[str, int]) -> None:
+        """A reply bounced (ICMP port unreachable): unless the client speaks again within
+        UNREACHABLE_GRACE_S (a reload says /hello from its new port), its jobs are cancelled."""
+        seen = time.monotonic() - self.silent_s + self.unreachable_grace_s
+        self.clients.unreachable(address, seen)
 
     def _forget(self, client: str) -> None:
         self.scheduler.forget_client(client)

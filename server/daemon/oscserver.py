@@ -52,12 +52,17 @@ class OscServer:
             self.socket.close()
             raise
         self.socket.settimeout(0.1)
+        self._recverr = _ask_for_icmp_errors(self.socket, family)
         # Linux reports twice what it granted (the kernel's bookkeeping); report what it says
         self.rcvbuf = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self.server_address = self.socket.getsockname()
         self.handler: Handler | None = None
+        # told the address of a client whose port answered ICMP "unreachable" (Linux)
+        self.on_unreachable: Callable[[Address], None] | None = None
         self.logs = LogLimiter(log)
-        self.counts = {"datagrams": 0, "refused_hosts": 0, "malformed": 0, "sent": 0}
+        self.counts = {
+            "datagrams": 0, "refused_hosts": 0, "malformed": 0, "sent": 0, "unreachable": 0
+        }  # fmt: skip
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._send_lock = threading.Lock()
@@ -97,10 +102,12 @@ class OscServer:
             try:
                 data, sender = self.socket.recvfrom(65536)
             except TimeoutError:
+                self._drain_errors()  # a send on another thread may have taken the error
                 continue
-            except OSError as e:  # ICMP errors surface here on some systems; keep reading
+            except OSError as e:  # an ICMP error for an earlier reply surfaces here
                 if self._stop.is_set() or e.errno == errno.EBADF:
                     return
+                self._drain_errors()
                 continue
             self.handle_datagram(data, sender[:2])
 
@@ -133,7 +140,49 @@ class OscServer:
             return True
         except OSError as e:
             log.debug("reply to %s:%d lost: %s", *address[:2], e)
-            return False
+            return False  # (its ICMP error, if any, is read by the network thread)
+
+    def _drain_errors(self) -> None:
+        """Read the socket's error queue (IP_RECVERR): each entry names the address an
+        earlier reply could not reach; the daemon then treats that client as gone."""
+        if not self._recverr:
+            return
+        while True:
+            try:
+                _, _, _, address = self.socket.recvmsg(
+                    1, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
+                )
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self.counts["unreachable"] += 1
+            if self.on_unreachable is not None and address:
+                try:
+                    self.on_unreachable(address[:2])
+                except Exception:  # a bug in the callback must not stop the network loop
+                    self.logs.exception("unreachable", "on_unreachable(%s) failed", address)
+
+
+IP_RECVERR, IPV6_RECVERR = 11, 25  # Linux <linux/in.h>, <linux/in6.h>
+
+
+def _ask_for_icmp_errors(sock: socket.socket, family: int) -> bool:
+    """Ask Linux to report ICMP errors on this unconnected socket (otherwise only connected
+    UDP sockets see them), so a client whose port closed is noticed at its next reply.
+    False where the system cannot (then the silence rule alone notices)."""
+    if not hasattr(socket, "MSG_ERRQUEUE"):
+        return False
+    level, option = (
+        (socket.IPPROTO_IPV6, IPV6_RECVERR)
+        if family == socket.AF_INET6
+        else (socket.IPPROTO_IP, IP_RECVERR)
+    )
+    try:
+        sock.setsockopt(level, option, 1)
+        return True
+    except OSError:
+        return False
 
 
 def parse_networks(values: Sequence[str]) -> list[Network]:
