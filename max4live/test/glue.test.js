@@ -18,6 +18,7 @@ const JS = path.join(__dirname, "..", "js");
 /** One [js midigen.js] instance; `shared` plays Max's process-wide Global objects. */
 function instance(live, shared, pattrValue) {
   const out = [];
+  const observers = []; // callbacks given to LiveAPI, to play Live's notifications
   const pattr = { value: pattrValue || "" };
   const ctx = {
     outlet: (n, ...args) => {
@@ -29,7 +30,10 @@ function instance(live, shared, pattrValue) {
       this.schedule = (ms) => (this.h = setTimeout(fn, ms));
       this.cancel = () => clearTimeout(this.h);
     },
-    LiveAPI: live.LiveAPI,
+    LiveAPI: function LiveAPI(a, b) {
+      if (typeof a === "function") observers.push(a);
+      return new live.LiveAPI(a, b);
+    },
     Global: function Global(name) {
       return (shared[name] = shared[name] || {});
     },
@@ -39,7 +43,7 @@ function instance(live, shared, pattrValue) {
   };
   vm.createContext(ctx);
   vm.runInContext(fs.readFileSync(path.join(JS, "midigen.js"), "utf8"), ctx, { filename: "midigen.js" });
-  return { ctx, out, pattr };
+  return { ctx, out, pattr, observers };
 }
 
 function message(inst, address, ...args) {
@@ -92,6 +96,18 @@ test("replies from [udpreceive] reach the device; status goes to outlet 1", () =
   message(inst, "/other/thing", 1);
   inst.ctx.variation(2);
   assert.deepEqual(inst.out.at(-1), [1, "set", "no variations yet: press generate"]);
+});
+
+test("a playing_position notification reaches the device only after the notification returns", async () => {
+  const inst = instance(scene(), {});
+  inst.ctx.init();
+  inst.ctx.device.disarm();
+  const seen = [];
+  inst.ctx.device.position = (pos) => seen.push(pos);
+  for (const notify of inst.observers) notify(["playing_position", 4.5]);
+  assert.deepEqual(seen, [], "no set changes from inside a notification");
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(seen, [4.5]);
 });
 
 /** Source text with comments and string literals blanked, for the ES5 checks below. */
