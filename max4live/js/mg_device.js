@@ -213,6 +213,8 @@ Device.prototype.receive = function (address, args) {
         self.awaitUploaded(job);
       });
     case "uploaded":
+      if (job.generated) return; // an /upload/end sent again was answered again
+      job.generated = true;
       this.send(this.dialect.generate(this.ctx, job.id, job.request));
       if (!job.background) this.status("uploaded " + r.notes + " notes, waiting for the server...");
       this.heartbeat(job);
@@ -224,6 +226,11 @@ Device.prototype.receive = function (address, args) {
       return this.armStall();
     case "state":
       if (r.state === "unknown") return this.fail("the server lost the job (restarted?): press generate again");
+      if (/^(done|cancelled|failed)$/.test(r.state) && !job.replayed) {
+        // It ended but its last message was lost: the replay ends with it again.
+        job.replayed = true;
+        this.send(this.dialect.result(this.ctx, job.id));
+      }
       return this.armStall();
     case "progress":
       if (!job.background) this.status("generating: " + Math.round(r.fraction * 100) + " %");

@@ -262,3 +262,22 @@ test("protocol 2: /status heartbeats keep a queued job alive; a job the server f
   assert.equal(statuses.at(-1), "the server lost the job (restarted?): press generate again");
   assert.equal(live.callsOf("add_new_notes").length, 0);
 });
+
+test("protocol 2: a repeated /uploaded does not send /generate twice", async () => {
+  const { server, device, statuses } = setup();
+  server.answerEndTwice = true;
+  device.generate();
+  await settle(device);
+  assert.match(statuses.at(-1), /^done in/);
+  assert.equal(server.received.filter((m) => m[0] === "/midigen/generate").length, 1);
+});
+
+test("protocol 2: a lost /done is noticed by the heartbeat's state and replayed", async () => {
+  const { live, server, device, statuses } = setup({ timeouts: { heartbeat: 30 } });
+  server.script["*"] = { loseDone: true };
+  device.generate();
+  await settle(device);
+  assert.match(statuses.at(-1), /^done in/);
+  assert.ok(server.received.some((m) => m[0] === "/midigen/result"));
+  assert.equal(live.callsOf("add_new_notes").length, 4, "the replayed bars are not written twice");
+});

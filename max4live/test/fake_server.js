@@ -48,6 +48,10 @@ class FakeServer {
 
   /** With `loseChunk` set, the first /upload/end answers that the chunk is missing. */
   uploadEnd(a) {
+    if (this.answerEndTwice && !this.answeredTwice) {
+      this.answeredTwice = true;
+      this.reply("/midigen/uploaded", a[1], this.uploads[a[1]].notes);
+    }
     if (this.loseChunk && !this.askedForChunk) {
       this.askedForChunk = true;
       return this.reply("/midigen/upload/missing", a[1], 0, 0, this.loseChunk);
@@ -86,6 +90,10 @@ class FakeServer {
       if (notes.length && !lose) this.reply("/midigen/notes", job, v, 1, bar, ...args);
       this.reply("/midigen/bar", job, v, 1, bar, notes.length, start, start + barTicks);
       sent += 1;
+    }
+    if (s.loseDone && !replay) {
+      this.state = "done";
+      return;
     }
     this.reply("/midigen/done", job, variations, steps.length, 0, 1, 2, 3, 10, 7);
   }
