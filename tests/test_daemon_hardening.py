@@ -182,3 +182,13 @@ def test_a_client_whose_port_closes_has_its_jobs_cancelled_soon(serve, bmw):
     print(f"\ncancelled {time.monotonic() - t0:.1f} s after the client's port closed")
     assert (job.state, job.reason) == ("cancelled", "gone")
     assert daemon.server.counts["unreachable"] >= 1
+
+
+def test_a_token_works_only_from_the_host_that_said_hello(serve):
+    daemon = serve()
+    with Client(daemon.address) as a, Client(daemon.address, host="127.0.0.2") as b:
+        a.hello()
+        b.token = a.token  # another host that learned the token
+        b.request(p.Status, job=1)
+        assert b.wait(lambda m: isinstance(m, p.Refused), WAIT).code == "unknown_client"
+        assert a.status(1).state == "unknown"  # the owner's token still works
