@@ -2432,6 +2432,11 @@
     "implicit": 1
    },
    {
+    "name": "mg_edit.js",
+    "type": "TEXT",
+    "implicit": 1
+   },
+   {
     "name": "mg_piece.js",
     "type": "TEXT",
     "implicit": 1

@@ -28,6 +28,7 @@ var live = require("mg_live");
 var piece = require("mg_piece");
 var bars = require("mg_bars");
 var notes = require("mg_notes");
+var edit = require("mg_edit");
 
 var DEFAULTS = {
   mode: "infill", // infill | continue | loop
@@ -159,11 +160,13 @@ Device.prototype.prepare = function () {
   var spans = [];
   for (var b = first; b <= last; b++) spans.push({ bar: b, span: bars.barSpan(meters, b) });
   var c = sel.target.clip;
+  var selection = { start: spans[0].span.start, end: spans[spans.length - 1].span.end };
   return {
     id: this.nextJob++,
     mode: s.mode,
     clipPath: c.ref,
     original: sel.target.notes,
+    edit: new edit.ClipEdit(sel.target.notes, selection.start, selection.end),
     clipEnd: { loopEnd: c.loopEnd, endMarker: c.endMarker, looping: c.looping },
     piece: piece.buildPiece(sel, meters, pieceBars),
     request: {
@@ -273,9 +276,16 @@ Device.prototype.writeBar = function (job, bar) {
     job.writer.extendTo(job.spans[job.spans.length - 1].span.end);
     job.extended = true;
   }
-  job.writer.writeBar(span.start, span.end, notes.toLive(bar.notes, 0));
+  putBar(job, bar.bar, span, bar.notes);
+  job.writer.modify(job.edit.changes());
   job.written[bar.bar] = true;
 };
+
+/** One bar into the clip by the writing rule (mg_edit.js); kept notes are synced by the caller. */
+function putBar(job, barNumber, span, wireNotes) {
+  var placed = job.edit.place(barNumber, notes.toLive(wireNotes, 0));
+  job.writer.writeBar(span.start, span.end, placed);
+}
 
 Device.prototype.expected = function (job) {
   var out = [];
@@ -337,8 +347,10 @@ Device.prototype.rollback = function (job) {
     var before = job.original.filter(function (n) {
       return n.start_time >= s.span.start - 1e-6 && n.start_time < s.span.end - 1e-6;
     });
+    job.edit.unplace(s.bar);
     job.writer.writeBar(s.span.start, s.span.end, before);
   });
+  job.writer.modify(job.edit.changes());
   if (job.extended) {
     var clip = new this.env.LiveAPI(job.clipPath);
     if (job.clipEnd.looping) clip.set("loop_end", job.clipEnd.loopEnd);
@@ -376,8 +388,9 @@ Device.prototype.showVariation = function (k) {
   var step = new live.UndoStep(this.env.LiveAPI, this.env.undo);
   step.begin();
   job.spans.forEach(function (s) {
-    job.writer.writeBar(s.span.start, s.span.end, notes.toLive(job.assembler.get(k, 1, s.bar).notes, 0));
+    putBar(job, s.bar, s.span, job.assembler.get(k, 1, s.bar).notes);
   });
+  job.writer.modify(job.edit.changes());
   step.end();
   job.shown = k;
   this.status("variation " + k + " of " + job.request.variations);
@@ -389,4 +402,4 @@ exports.TIMEOUTS = TIMEOUTS;
 exports.MODES = MODES;
 
 require("mg_connect").install(Device);
-require("mg_loop").install(Device);
+require("mg_loop").install(Device, putBar);

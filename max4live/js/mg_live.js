@@ -169,6 +169,21 @@ ClipWriter.prototype.writeBar = function (start, end, liveNotes) {
   if (liveNotes.length) this.clip.call("add_new_notes", { notes: liveNotes.map(restorable) });
 };
 
+/**
+ * Changes notes already in the clip (kept notes shortened by the writing rule, or given their
+ * length back): apply_note_modifications with each note's note_id.
+ */
+ClipWriter.prototype.modify = function (notes) {
+  if (!notes.length) return;
+  this.clip.call("apply_note_modifications", {
+    notes: notes.map(function (n) {
+      var out = restorable(n);
+      out.note_id = n.note_id;
+      return out;
+    }),
+  });
+};
+
 /** Moves the clip's loop end (and end marker) out to `end` when it is shorter (continue). */
 ClipWriter.prototype.extendTo = function (end) {
   if (num(this.clip, "end_marker") < end) this.clip.set("end_marker", end);

@@ -10,11 +10,10 @@
  */
 
 var live = require("mg_live");
-var notes = require("mg_notes");
 
 var EPS = 1e-6;
 
-function install(Device) {
+function install(Device, putBar) {
   Device.prototype.startLoop = function (job) {
     this.loop = { source: job, queue: [], swap: null, lastPos: null, swaps: 0, failed: false };
     for (var v = 1; v <= job.request.variations; v++) {
@@ -66,10 +65,10 @@ function install(Device) {
     source.spans.forEach(function (s) {
       if (swap.done[s.bar] || !due(s.span)) return;
       swap.undo.begin();
-      var bar = item.job.assembler.get(item.variation, 1, s.bar);
-      source.writer.writeBar(s.span.start, s.span.end, notes.toLive(bar.notes, 0));
+      putBar(source, s.bar, s.span, item.job.assembler.get(item.variation, 1, s.bar).notes);
       swap.done[s.bar] = true;
     });
+    source.writer.modify(source.edit.changes());
     var complete = source.spans.every(function (s) { return swap.done[s.bar]; });
     if (complete) {
       swap.undo.end();

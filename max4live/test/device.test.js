@@ -281,3 +281,26 @@ test("protocol 2: a lost /done is noticed by the heartbeat's state and replayed"
   assert.ok(server.received.some((m) => m[0] === "/midigen/result"));
   assert.equal(live.callsOf("add_new_notes").length, 4, "the replayed bars are not written twice");
 });
+
+test("the writing rule: a kept note ringing in is cut, a new note ringing out is trimmed, a failure gives both back", async () => {
+  const notes = [
+    { pitch: 61, start_time: 2, duration: 6, velocity: 80 }, // bar 1, rings to the end of bar 2
+    { pitch: 61, start_time: 12.5, duration: 1, velocity: 80 }, // bar 4
+  ];
+  const run = async (script) => {
+    const s = setup({ notes });
+    s.server.barNotes = (job, v, bar, start) => [{ pitch: 61, start, duration: bar === 3 ? 6 : 1, velocity: 90 }];
+    s.server.script["*"] = script;
+    s.device.set("fromBar", 2);
+    s.device.set("toBar", 3);
+    s.device.generate();
+    await settle(s.device);
+    return s;
+  };
+  const ok = await run({});
+  assert.deepEqual(ok.live.notesOf(KEYS).map((n) => [n.start_time, n.duration]), [[2, 2], [4, 1], [8, 4.5], [12.5, 1]]);
+  assert.equal(ok.live.callsOf("apply_note_modifications").length, 1);
+  assert.ok(ok.live.callsOf("apply_note_modifications").every((c) => c.undoDepth === 1), "inside the undo step");
+  const failed = await run({ failAfter: 1 });
+  assert.deepEqual(failed.live.notesOf(KEYS).map((n) => [n.start_time, n.duration]), [[2, 6], [12.5, 1]]);
+});

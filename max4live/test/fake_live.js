@@ -174,6 +174,17 @@ class FakeLive {
       }
       return ids;
     }
+    if (fn === "apply_note_modifications") {
+      const dict = args[0];
+      if (args.length !== 1 || !dict || !Array.isArray(dict.notes)) throw new Error("apply_note_modifications takes one dictionary {notes: [...]}");
+      for (const n of dict.notes) {
+        const note = o.notes.find((x) => x.note_id === n.note_id);
+        if (!note) throw new Error("apply_note_modifications: no note with id " + n.note_id);
+        if (!(n.duration > 0)) throw new Error("apply_note_modifications: bad duration " + n.duration);
+        Object.assign(note, n);
+      }
+      return undefined;
+    }
     throw new Error("fake Live: clip has no function " + fn);
   }
 
