@@ -192,3 +192,40 @@ def test_a_token_works_only_from_the_host_that_said_hello(serve):
         b.request(p.Status, job=1)
         assert b.wait(lambda m: isinstance(m, p.Refused), WAIT).code == "unknown_client"
         assert a.status(1).state == "unknown"  # the owner's token still works
+
+
+def test_clients_are_bounded_and_the_longest_silent_idle_one_is_forgotten():
+    from midigen.server.daemon.clients import Clients
+    from midigen.server.daemon.errors import Refusal
+
+    live, forgotten = set(), []
+    clients = Clients(lambda c: c in live, forgotten.append, limit=2)
+
+    def hello(cid):
+        return clients.hello("127.0.0.1", p.Hello(protocol=2, reply_port=9000, client_id=cid))
+
+    a, b = hello("client-a"), hello("client-b")
+    first = a.token
+    assert hello("client-a").token != first and clients.by_token(first, "127.0.0.1") is None
+    hello("client-c")  # a is older than b? no: a said hello again, so b is the longest silent
+    assert forgotten == ["client-b"] and len(clients) == 2
+    live.update({"client-a", "client-c"})
+    with pytest.raises(Refusal) as e:
+        hello("client-d")
+    assert e.value.code.name == "too_large" and len(clients) == 2
+    assert b.id not in [s for s in clients.silent(-1)]
+
+
+def test_a_live_job_number_is_in_use(serve, bmw):
+    daemon = serve()
+    with Client(daemon.address) as c:
+        c.hello()
+        c.upload(1, bmw)
+        since = len(c.inbox)
+        c.generate(1, 1, "infill", [Selection(t, 1, 8) for t in (1, 2, 3)], variations=16)
+        c.wait(lambda m: isinstance(m, p.Accepted), WAIT, since)
+        c.generate(1, 1, "infill", [Selection(1, 1, 1)])
+        r = c.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
+        assert (r.code, r.number) == ("job_in_use", 1)
+        c.cancel(1)
+        assert c.finished(1, WAIT, since) == p.Cancelled(job=1, reason="cancel")
