@@ -73,6 +73,7 @@ SAMPLES = {
     p.Play: [17, 7, 0],
     p.Stop: [17],
     p.Tempo: [17, 96],
+    p.Channels: [17, 1, 2, 3, 10],
     p.Welcome: [17, 2, "0.1.0", "m", "cpu", 8, 8, 425984, "density=1..10"],
     p.Pong: [2, "0.1.0", "m", "cpu", 8, 8, 425984, "density=1..10"],
     p.Uploaded: [7, 2],

@@ -16,7 +16,8 @@ from . import requests
 from .clients import Address, Clients, ClientState
 from .errors import ErrorCode, Refusal
 from .jobs import Job, Scheduler, Send
-from .midiout import LoopBook
+from .midiloop import ChannelError, LoopBook
+from .midiplayer import Player
 from .oscwire import OscMessage
 from .ratelimit import Budget, LogLimiter
 from .replay import Pacer, replay
@@ -42,11 +43,12 @@ class Handlers:
         info: dict[str, Any],
         max_bar_tokens: int = 512,
         loops: LoopBook | None = None,
+        player: Player | None = None,
     ):
         self.engine, self.scheduler, self.clients = engine, scheduler, clients
         self.pieces, self.pacer, self.send, self.send_to = pieces, pacer, send, send_to
         self.info = info  # /pong's and /welcome's fields
-        self.loops = loops  # None without --midi-out
+        self.loops, self.player = loops, player  # None without --midi-out
         self.max_bar_tokens = max_bar_tokens  # lowered by tests: a random model rambles on
         self.refusals = Budget(p.REFUSALS_PER_S)
         self.pongs = Budget(p.REFUSALS_PER_S)
@@ -171,14 +173,18 @@ class Handlers:
         self.pacer.start(client.id, replay(job.id, list(job.bars), job.final, m))
 
     # -- live MIDI out ---------------------------------------------------------------------
-    def _player(self) -> LoopBook:
-        if self.loops is None:
+    def _book(self) -> LoopBook:
+        if self.loops is None or self.player is None:
             raise Refusal(ErrorCode.midi_off, "the server was started without --midi-out")
         return self.loops
 
     def on_play(self, sender: Address, client: ClientState, m: p.Play) -> None:
-        loops = self._player()
-        loop = loops.get(client.id, m.job, m.variation)
+        """/playing answers when the loop's first notes are due (the player says when)."""
+        loops = self._book()
+        try:
+            loop = loops.get(client.id, m.job, m.variation)
+        except ChannelError as e:
+            raise requests.invalid(str(e)) from None
         job = self.scheduler.find(client.id, m.job)
         if loop is None:
             if job is None:
@@ -187,15 +193,23 @@ class Handlers:
                 raise requests.invalid(f"job {m.job} is an {job.request.mode} job, not a loop")
             which = f"variation {m.variation}" if m.variation else "no variation"
             raise Refusal(ErrorCode.not_finished, f"job {m.job}: {which} finished yet")
-        if job is not None:
-            loops.player.set_tempo(job.tempo, explicit=False)
-        loops.player.play(loop)
+        tempo = loops.tempos.get(client.id, job.tempo if job is not None else None)
+        self.player.play(loop, loops.follow(client.id, m.job, m.variation), tempo)
 
     def on_stop(self, sender: Address, client: ClientState, m: p.Stop) -> None:
-        self._player().player.stop()
+        self._book()
+        self.player.stop()
 
     def on_tempo(self, sender: Address, client: ClientState, m: p.Tempo) -> None:
-        self._player().player.set_tempo(m.bpm)
+        """The client's own tempo; it changes the sound now only if its loop is loaded."""
+        self._book().tempos[client.id] = m.bpm
+        loop = self.player.loop
+        if loop is not None and loop.owner == client.id:
+            self.player.set_tempo(m.bpm)
+
+    def on_channels(self, sender: Address, client: ClientState, m: p.Channels) -> None:
+        chosen = {c.track - 1: c.channel - 1 for c in m.channels}
+        self._book().set_channels(client.id, chosen)
 
 
 def _number(cls: type[p.Message], args: tuple) -> int:

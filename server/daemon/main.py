@@ -26,7 +26,9 @@ from . import protocol as p
 from .clients import Clients
 from .handlers import Handlers
 from .jobs import Job, Scheduler
-from .midiout import InputPoller, Loop, LoopBook, MidiError, Player, open_ports
+from .midiloop import Loop, LoopBook
+from .midiout import BACKENDS, MidiError, open_backend
+from .midiplayer import Player
 from .oscserver import Network, OscServer, parse_networks, port_in_use
 from .replay import Pacer
 from .uploads import Pieces
@@ -67,21 +69,20 @@ class Daemon:
         allow: Sequence[Network] = (),
         max_queue: int = p.DEFAULT_QUEUE,
         max_bar_tokens: int = 512,
-        midi_out: object | None = None,
+        player: Player | None = None,
         refusals_per_s: int = p.REFUSALS_PER_S,
         silent_s: float = p.SILENT_S,
         unreachable_grace_s: float = p.UNREACHABLE_GRACE_S,
     ):
-        """`midi_out`: an open MIDI output (anything with send_message) for live loops.
+        """`player`: the live loop player of an open MIDI backend (--midi-out), if any.
         `refusals_per_s`, `silent_s` and `unreachable_grace_s` are the protocol's; tests and the
         stress run lower or raise them to see past them."""
         self.engine = engine
         self.server = server or OscServer((host, port), allow)
-        self.player = self.loops = None
-        on_bar = None
-        if midi_out is not None:
-            self.player = Player(midi_out, on_swap=self._playing)
-            self.loops = LoopBook(self.player)
+        self.player, self.loops, on_bar = player, None, None
+        if player is not None:
+            player.on_swap = self._playing
+            self.loops = LoopBook()
             on_bar = self._on_bar
         self.scheduler = Scheduler(engine, self.send, max_queue, on_bar)
         self.pieces = Pieces()
@@ -99,7 +100,7 @@ class Daemon:
         )
         self.handlers = Handlers(
             engine, self.scheduler, self.clients, self.pieces, self.pacer, self.send,
-            self.server.send_to, info, max_bar_tokens, self.loops,
+            self.server.send_to, info, max_bar_tokens, self.loops, player,
         )  # fmt: skip
         self.handlers.refusals.rate = self.handlers.pongs.rate = refusals_per_s
         self.silent_s, self.unreachable_grace_s = silent_s, unreachable_grace_s
@@ -132,6 +133,7 @@ class Daemon:
         self.scheduler.stop()
         self.pacer.stop()
         if self.player is not None:
+            self.player.stop()
             self.player.close()
         self.server.server_close()
 
@@ -160,6 +162,9 @@ class Daemon:
         self.scheduler.forget_client(client)
         self.pieces.forget_client(client)
         self.pacer.drop(client)
+        if self.loops is not None:  # its loop stops, its variations, channels and tempo go
+            self.player.forget(client)
+            self.loops.forget(client)
 
     def _on_bar(self, job: Job, bar: BarDone) -> None:
         self.loops.add_bar(job.client, job.id, job.piece, job.request, bar)
@@ -199,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--midi-out",
         metavar="NAME",
         help="also play loop jobs live on a virtual MIDI output NAME (clock input: 'NAME sync')",
+    )
+    parser.add_argument(
+        "--midi-backend",
+        choices=BACKENDS,
+        default="auto",
+        help="for --midi-out: auto takes JACK when a JACK server runs, else ALSA (macOS: CoreMIDI)",
     )
     parser.add_argument(
         "--max-queue", type=int, default=p.DEFAULT_QUEUE, help="jobs that may wait (16)"
@@ -260,18 +271,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         first = first.removeprefix(f"{model}: ")
         return _fail(f"cannot load the model {model}: {first}")
-    midi, clock, midi_line = None, None, ""
+    player, backend, midi_line = None, None, ""
     if args.midi_out:
+        player = Player()
         try:
-            midi, clock, api = open_ports(args.midi_out)
+            backend = open_backend(player, args.midi_out, args.midi_backend)
         except MidiError as e:
             server.server_close()
             return _fail(str(e))
-        midi_line = f", MIDI out '{args.midi_out}' ({api})"
+        midi_line = f", MIDI out '{args.midi_out}' ({backend.name})"
     daemon = Daemon(
-        engine, server, max_queue=args.max_queue, midi_out=midi, refusals_per_s=args.max_refusals
+        engine, server, max_queue=args.max_queue, player=player, refusals_per_s=args.max_refusals
     )
-    clock_reader = InputPoller(clock, daemon.player.on_midi) if clock is not None else None
     host, port = daemon.address
     print(
         f"midigen-server {version()}: model {engine.bundle.path.name} on {engine.device}, "
@@ -284,9 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     daemon.start()
     while not stop.wait(0.5):
         pass
-    if clock_reader is not None:
-        clock_reader.close()
-    daemon.stop()
+    daemon.stop()  # silences the player: its last note-offs go out before the backend closes
+    if backend is not None:
+        time.sleep(0.05)
+        backend.close()
     return 0
 
 

@@ -1,318 +1,152 @@
-"""Live MIDI out: a loop job's bars played on a virtual MIDI port, each new variation swapped in
-at a loop boundary, following the DAW's MIDI clock or free-running at a tempo sent over OSC.
+"""Live MIDI out backends: where the player's notes leave and the DAW's clock comes in.
 
-Song position is in quarter notes. The loop's cycle 0 starts at the loop's first bar, so a DAW
-playing the song with MIDI clock hears the loop in phase with its own bars; a swapped-in loop
-starts its cycle at the boundary where it came in. Every note-on is paired with a note-off:
-notes are cut at the loop end, a boundary, a jump (song position pointer) and stop release what
-still sounds, and stop also sends all-notes-off on all 16 channels.
+- JACK (python `JACK-Client`): one JACK client with two ports, `NAME` (out) and `NAME sync`
+  (the DAW's clock in). Everything happens in JACK's process callback: the clock messages of a
+  period are read with their frame offsets and each note is written at its own frame, so a note
+  on a clock tick leaves at that tick's frame, in the same period when the DAW's client runs
+  before ours in JACK's graph (else one period later, as with any JACK feedback path).
+  Free-running notes are placed on frames computed from the tempo: no jitter at all.
+- ALSA, CoreMIDI (python-rtmidi): a virtual output `NAME` and input `NAME sync`. The clock
+  arrives on rtmidi's callback thread and the notes of that tick are sent from it at once;
+  free-running, a thread sleeps until the next note is due. Latency: the OS's MIDI latency
+  plus the callback's (well under a millisecond on an idle machine), jitter the thread
+  scheduler's.
+- Windows (WinMM has no virtual ports): an existing output whose name contains `NAME` (a
+  loopMIDI port), free-running only.
 
-MIDI clock is 24 ticks per quarter and the token grid is 12 ticks per quarter, so with clock
-sync every grid note falls exactly on a clock tick and is sent when that tick arrives.
+`--midi-backend auto` takes JACK when a JACK server runs, else ALSA on Linux, CoreMIDI on macOS.
+No backend ever starts a JACK server (a DAW's would be disturbed).
 """
 
 from __future__ import annotations
 
-import bisect
-import collections
 import contextlib
+import heapq
+import itertools
 import logging
-import math
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
-from ..language.piece import Note
+from .midiplayer import Player
 
 log = logging.getLogger("midigen.midiout")
 
-NOTE_ON, NOTE_OFF, CONTROL = 0x90, 0x80, 0xB0
-ALL_NOTES_OFF = 123
-CLOCK, START, CONTINUE, STOP, SONG_POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
-MELODIC_CHANNELS = [c for c in range(16) if c != 9]
+BACKENDS = ("auto", "jack", "alsa", "coremidi")
 
 
 class MidiError(RuntimeError):
     """No MIDI port could be opened; one line for the user."""
 
 
-def channel(track: int, is_drum: bool) -> int:
-    """Drums on channel 10 (9 here), other tracks on the remaining 15 channels in track order."""
-    return 9 if is_drum else MELODIC_CHANNELS[track % len(MELODIC_CHANNELS)]
+class JackBackend:
+    """Both ports on one JACK client; the player runs in the process callback."""
 
+    name = "JACK"
 
-@dataclass(frozen=True)
-class Loop:
-    owner: object  # who to tell when it starts playing (the client)
-    job: int
-    variation: int  # 1-based
-    start: float  # the loop's first bar in the piece, quarters
-    length: float  # quarters
-    events: tuple[tuple[float, int, tuple[int, ...]], ...]  # (offset, 0 off / 1 on, message)
+    def __init__(self, player: Player, port: str, client: str = "midigen"):
+        try:
+            import jack
+        except (ImportError, OSError) as e:  # OSError: the package is there, libjack is not
+            raise MidiError(f"JACK: python JACK-Client or libjack missing ({e})") from None
+        os.environ.setdefault("JACK_NO_START_SERVER", "1")
+        try:
+            with _quiet_stderr():
+                self.client = jack.Client(client, no_start_server=True)
+        except jack.JackError as e:
+            raise MidiError(f"JACK: no server running ({e})") from None
+        self.player = player
+        self.rate = self.client.samplerate
+        self.out = self.client.midi_outports.register(port)
+        self.sync = self.client.midi_inports.register(f"{port} sync")
+        self._queue: list[tuple[int, int, tuple[int, ...]]] = []  # (frame, order, message)
+        self._order = itertools.count()
+        self._errors = 0
+        self.client.set_process_callback(self._process)
+        self.client.activate()
 
-    @property
-    def offsets(self) -> list[float]:
-        return [e[0] for e in self.events]
-
-
-def build_loop(
-    owner: object,
-    job: int,
-    variation: int,
-    start: float,
-    length: float,
-    tracks: Iterable[tuple[int, bool, Iterable[Note]]],
-) -> Loop:
-    """A loop from (track, is_drum, notes) with piece times; notes are cut at the loop end."""
-    events = []
-    for track, is_drum, notes in tracks:
-        ch = channel(track, is_drum)
-        for n in notes:
-            on = n.start - start
-            if not 0 <= on < length:
-                continue
-            off = min(n.start + n.duration - start, length)
-            events.append((on, 1, (NOTE_ON | ch, n.pitch, n.velocity)))
-            events.append((off, 0, (NOTE_OFF | ch, n.pitch, 0)))
-    events.sort(key=lambda e: (e[0], e[1], e[2]))  # offs before ons at the same time
-    return Loop(owner, job, variation, start, length, tuple(events))
-
-
-class Player:
-    """Plays the current loop; thread-safe. `out` is anything with send_message(list)."""
-
-    def __init__(self, out: object, on_swap: Callable[[Loop], None] | None = None):
-        self.out, self.on_swap = out, on_swap
-        self._lock = threading.RLock()
-        self.loop: Loop | None = None
-        self.pending: Loop | None = None
-        self.playing = False
-        self.synced = False  # True once the DAW's MIDI clock is heard
-        self.tempo = 120.0
-        self.tempo_set = False  # an OSC /tempo wins over the piece's tempo
-        self.position = 0.0  # song position, quarters
-        self._anchor = 0.0  # song position where the current loop's cycle 0 starts
-        self._sounding: set[tuple[int, int]] = set()
-        self._t0, self._p0 = time.monotonic(), 0.0
-        self._wake = threading.Event()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="midigen-midi", daemon=True)
-        self._thread.start()
-
-    # -- control (OSC side) -----------------------------------------------------------------
-    def play(self, loop: Loop) -> None:
-        """Loop `loop`: at once when stopped, else from the next loop boundary."""
-        with self._lock:
-            if self.playing and self.loop is not None:
-                self.pending = loop
-                return
-            self.loop, self.pending = loop, None
-            self._anchor = loop.start
-            if not self.synced:  # free-running until the DAW's clock is heard
-                self._restart(loop.start)
-                self.playing = True
-            elif self.playing:  # the DAW is playing: join at its position
-                self._emit_at(self.position)
-            self._announce(loop)
-        self._wake.set()
-
-    def offer(self, loop: Loop) -> None:
-        """A new variation finished: swap it in at the next boundary if this loop is playing."""
-        with self._lock:
-            if self.playing and self.loop is not None and self.loop.owner == loop.owner:
-                self.pending = loop
-
-    def set_tempo(self, bpm: float, explicit: bool = True) -> None:
-        with self._lock:
-            if not explicit and self.tempo_set:
-                return
-            if self.playing and not self.synced and self.loop is not None:
-                self._advance(self._now_position())
-                self._restart(self.position)
-            self.tempo, self.tempo_set = bpm, self.tempo_set or explicit
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Stop: release every sounding note and send all-notes-off on every channel."""
-        with self._lock:
-            self.playing = False
-            self._release()
-            for ch in range(16):  # one message a channel: a JACK period holds ~40 events
-                self._send((CONTROL | ch, ALL_NOTES_OFF, 0))
-        self._wake.set()
+    def _process(self, frames: int) -> None:
+        try:
+            start = self.client.last_frame_time
+            end = start + frames
+            daw = [
+                ((start + offset) / self.rate, list(bytes(data)))
+                for offset, data in self.sync.incoming_midi_events()
+            ]
+            for t, msg in self.player.process(start / self.rate, end / self.rate, daw):
+                heapq.heappush(self._queue, (round(t * self.rate), next(self._order), msg))
+            self.out.clear_buffer()
+            while self._queue and self._queue[0][0] < end:
+                frame, _, msg = self._queue[0]
+                self.out.write_midi_event(max(frame - start, 0), msg)
+                heapq.heappop(self._queue)
+        except Exception as e:  # a full buffer waits for the next period; a bug is logged once
+            self._errors += 1
+            if self._errors == 1:
+                log.warning("JACK process: %s: %s", type(e).__name__, e)
 
     def close(self) -> None:
-        self.stop()
-        self._closed = True
-        self._wake.set()
-        self._thread.join(1)
+        self.client.deactivate()
+        self.client.close()
 
-    # -- the DAW's clock (MIDI input callback) ----------------------------------------------
-    def on_midi(self, event: tuple[list[int], float], data: object = None) -> None:
-        message = event[0]
-        if not message:
-            return
-        status = message[0]
-        with self._lock:
-            if status in (CLOCK, START, CONTINUE, STOP, SONG_POSITION):
-                self.synced = True
-            if status == CLOCK and self.playing:
-                self._advance(self.position + 1 / 24)
-            elif status == START:
-                self._release()
-                self.position, self.playing = 0.0, True
-                if self.loop is not None:
-                    self._emit_at(self.position)
-            elif status == CONTINUE:
-                self.playing = True
-            elif status == STOP:
-                self.playing = False
-                self._release()
-            elif status == SONG_POSITION and len(message) == 3:
-                self._release()
-                self.position = (message[1] | message[2] << 7) / 4.0  # in 16ths
-                if self.playing and self.loop is not None:
-                    self._emit_at(self.position)
 
-    # -- free-running ------------------------------------------------------------------------
-    def _now_position(self) -> float:
-        return self._p0 + (time.monotonic() - self._t0) * self.tempo / 60.0
+class RtBackend:
+    """python-rtmidi ports: the clock through rtmidi's callback, free-running on a thread that
+    sleeps until the player's next note (or until woken by a change)."""
 
-    def _restart(self, position: float) -> None:
-        self._t0, self._p0 = time.monotonic(), position
-        self.position = position
+    def __init__(self, player: Player, out: object, clock: object | None, name: str):
+        self.player, self.out, self.clock, self.name = player, out, clock, name
+        self._send_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._last = time.monotonic()
+        player.wake = self._wake
+        self._thread = threading.Thread(target=self._run, name="midigen-midi", daemon=True)
+        self._thread.start()
+        if clock is not None:
+            clock.set_callback(self._on_clock)
+
+    def _on_clock(self, event: tuple[list[int], float], data: object = None) -> None:
+        now = time.monotonic()
+        self._send(self.player.process(now, now, [(now, event[0])]))
+        self._wake()  # the next due time may have changed
 
     def _run(self) -> None:
-        """Free-running clock: sleep until the next event (at most 10 ms), then send it."""
-        first = True
-        while not self._closed:
-            delay = 0.01
-            with self._lock:
-                if self.playing and not self.synced and self.loop is not None:
-                    if first:
-                        self._emit_at(self.position)
-                    self._advance(self._now_position())
-                    gap = self._to_next_event()
-                    delay = min(delay, max(0.0, gap * 60.0 / self.tempo))
-                    first = False
-                else:
-                    first = True
-            self._wake.wait(delay)
-            self._wake.clear()
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                self._send(self.player.process(self._last, now + 1e-4))
+                self._last = now + 1e-4
+                due = self.player.next_due(now)
+                self._cond.wait(None if due is None else max(0.0, due - time.monotonic()))
 
-    # -- scheduling ---------------------------------------------------------------------------
-    def _emit_at(self, position: float) -> None:
-        """Send the events lying exactly at `position` (a start or a jump lands on them)."""
-        loop = self.loop
-        offset = (position - self._anchor) % loop.length
-        for at, _, msg in loop.events:
-            if math.isclose(at, offset, abs_tol=1e-9):
-                self._note(msg)
-        self.position = position + 1e-9
+    def _send(self, out: list[tuple[float, tuple[int, ...]]]) -> None:
+        """Send now; a note due later (between clock ticks) waits on a timer."""
+        for t, msg in out:
+            delay = t - time.monotonic()
+            if delay > 0.001:
+                threading.Timer(delay, self._send, [[(0.0, msg)]]).start()
+                continue
+            with self._send_lock:
+                try:
+                    self.out.send_message(list(msg))
+                except Exception as e:  # a port that went away must not stop the server
+                    log.warning("MIDI out: %s", e)
 
-    def _advance(self, new: float) -> None:
-        """Send every event in (position, new], swapping loops at boundaries."""
-        cur = self.position
-        while self.loop is not None and cur < new:
-            loop = self.loop
-            cycle = math.floor((cur - self._anchor) / loop.length + 1e-9)
-            cycle_start = self._anchor + cycle * loop.length
-            cycle_end = cycle_start + loop.length
-            end = min(new, cycle_end)
-            offsets = loop.offsets
-            lo = bisect.bisect_right(offsets, cur - cycle_start + 1e-9)
-            hi = bisect.bisect_right(offsets, end - cycle_start + 1e-9)
-            for _, _, msg in loop.events[lo:hi]:
-                self._note(msg)
-            if end >= cycle_end - 1e-9:  # a boundary: release, swap, start the next cycle
-                self._release()
-                self._anchor = cycle_end
-                if self.pending is not None:
-                    self.loop, self.pending = self.pending, None
-                    self._announce(self.loop)
-                for at, _, msg in self.loop.events:  # events at offset 0 of the new cycle
-                    if at > 1e-9:
-                        break
-                    self._note(msg)
-            cur = end
-        self.position = max(self.position, new)
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
 
-    def _to_next_event(self) -> float:
-        loop = self.loop
-        offset = (self.position - self._anchor) % loop.length
-        i = bisect.bisect_right(loop.offsets, offset + 1e-9)
-        return (loop.offsets[i] if i < len(loop.events) else loop.length) - offset
-
-    # -- output -------------------------------------------------------------------------------
-    def _note(self, msg: tuple[int, ...]) -> None:
-        key = (msg[0] & 0x0F, msg[1])
-        if msg[0] & 0xF0 == NOTE_ON:
-            if key in self._sounding:  # retrigger: end the old one first
-                self._send((NOTE_OFF | key[0], key[1], 0))
-            self._sounding.add(key)
-        elif key in self._sounding:
-            self._sounding.discard(key)
-        else:
-            return  # its note-on was never sent (cut by a jump or a swap)
-        self._send(msg)
-
-    def _release(self) -> None:
-        for ch, pitch in sorted(self._sounding):
-            self._send((NOTE_OFF | ch, pitch, 0))
-        self._sounding.clear()
-
-    def _send(self, msg: tuple[int, ...]) -> None:
-        try:
-            self.out.send_message(list(msg))
-        except Exception as e:  # a port that went away must not stop the server
-            log.warning("MIDI out: %s", e)
-
-    def _announce(self, loop: Loop) -> None:
-        if self.on_swap is not None:
-            try:
-                self.on_swap(loop)
-            except Exception:  # telling the client must never stop the music
-                log.exception("announcing a loop failed")
-
-
-class LoopBook:
-    """Finished variations of loop jobs, assembled from the bars the worker streams, so /play
-    can start any of them and a playing loop can take each new one at its next boundary."""
-
-    KEEP = 64  # finished loops remembered (all clients)
-
-    def __init__(self, player: Player):
-        self.player = player
-        self._bars: dict[tuple, list] = {}
-        self.loops: collections.OrderedDict[tuple, Loop] = collections.OrderedDict()
-
-    def add_bar(self, owner: object, job: int, piece: object, request: object, bar: object) -> None:
-        """Called by the worker for every finished bar (generation.BarDone) of every job."""
-        if request.mode != "loop":
-            return
-        cells = sum(s.last_bar - s.first_bar + 1 for s in request.selection)
-        key = (owner, job, int(bar.variation) + 1)
-        bars = self._bars.setdefault(key, [])
-        bars.append(bar)
-        if len(bars) < cells:
-            return
-        del self._bars[key]
-        start, end = min(b.start for b in bars), max(b.end for b in bars)
-        tracks = [(int(b.track), piece.tracks[b.track].is_drum, b.notes) for b in bars]
-        loop = build_loop(owner, job, key[2], start, end - start, tracks)
-        self.loops[key] = loop
-        while len(self.loops) > self.KEEP:
-            self.loops.popitem(last=False)
-        self.player.offer(loop)
-
-    def get(self, owner: object, job: int, variation: int) -> Loop | None:
-        """Variation 1..K of a job, or 0 for the newest finished one."""
-        if variation:
-            return self.loops.get((owner, job, variation))
-        mine = [k for k in self.loops if k[:2] == (owner, job)]
-        return self.loops[mine[-1]] if mine else None
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(1)
+        for port in (self.clock, self.out):
+            if port is not None:
+                port.close_port()
 
 
 @contextlib.contextmanager
@@ -328,66 +162,48 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-class InputPoller:
-    """Reads a MIDI input on a Python thread and hands each message to `handler`.
-
-    Not rtmidi's `set_callback`: that runs Python on the MIDI backend's own thread, and JACK
-    cancels its client threads when a client closes; a thread cancelled while taking the GIL
-    leaves it locked and the whole process hangs (seen in this project's tests). Polling every
-    half millisecond keeps Python off JACK's threads for a latency far below a clock tick.
-    """
-
-    def __init__(self, port: object, handler: Callable[[tuple[list[int], float]], None]):
-        self.port, self.handler = port, handler
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="midigen-midi-in", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            event = self.port.get_message()
-            if event:
-                self.handler(event)
-            else:
-                time.sleep(0.0005)
-
-    def close(self) -> None:
-        """Stop reading (before the port is closed)."""
-        self._stop.set()
-        self._thread.join(1)
-
-
-def open_ports(name: str, apis: Iterable[int] | None = None) -> tuple[object, object | None, str]:
-    """A virtual output `name` and a virtual clock input `name sync`, on the first MIDI API that
-    works (ALSA, then JACK on Linux; CoreMIDI on macOS). Where virtual ports do not exist
-    (Windows), an existing output whose name contains `name` (a loopMIDI port) is opened and
-    there is no clock input. `apis` narrows the choice (tests ask for JACK).
-    Returns (out, clock_in, api name)."""
+def _rtmidi(player: Player, port: str, api_name: str) -> RtBackend:
     import rtmidi
 
-    os.environ.setdefault("JACK_NO_START_SERVER", "1")  # never start a JACK server behind a DAW
-    errors = []
-    for api in rtmidi.get_compiled_api() if apis is None else apis:
-        if api == rtmidi.API_RTMIDI_DUMMY:
-            continue
-        api_name = rtmidi.get_api_display_name(api)
+    api = {"alsa": rtmidi.API_LINUX_ALSA, "coremidi": rtmidi.API_MACOSX_CORE}.get(api_name)
+    if api is None:  # Windows: the only API, and no virtual ports
+        api = rtmidi.API_WINDOWS_MM
+    if api not in rtmidi.get_compiled_api():
+        raise MidiError(f"{api_name}: not available on this system")
+    label = rtmidi.get_api_display_name(api)
+    try:
+        with _quiet_stderr():
+            out = rtmidi.MidiOut(rtapi=api, name="midigen")
         try:
-            with _quiet_stderr():
-                out = rtmidi.MidiOut(rtapi=api, name="midigen")
-            try:
-                out.open_virtual_port(name)
-            except (NotImplementedError, rtmidi.RtMidiError):
-                ports = [i for i, p in enumerate(out.get_ports()) if name.lower() in p.lower()]
-                if not ports:
-                    raise MidiError(
-                        f"{api_name}: no virtual ports and no port named {name}"
-                    ) from None
-                out.open_port(ports[0])
-                return out, None, api_name
-            clock = rtmidi.MidiIn(rtapi=api, name="midigen")
-            clock.ignore_types(sysex=True, timing=False, active_sense=True)
-            clock.open_virtual_port(f"{name} sync")
-            return out, clock, api_name
-        except (rtmidi.RtMidiError, MidiError) as e:
-            errors.append(f"{api_name}: {str(e).strip()}")
+            out.open_virtual_port(port)
+        except (NotImplementedError, rtmidi.RtMidiError):
+            ports = [i for i, p in enumerate(out.get_ports()) if port.lower() in p.lower()]
+            if not ports:
+                raise MidiError(f"{label}: no virtual ports and no port named {port}") from None
+            out.open_port(ports[0])
+            return RtBackend(player, out, None, label)
+        clock = rtmidi.MidiIn(rtapi=api, name="midigen")
+        clock.ignore_types(sysex=True, timing=False, active_sense=True)
+        clock.open_virtual_port(f"{port} sync")
+        return RtBackend(player, out, clock, label)
+    except rtmidi.RtMidiError as e:
+        raise MidiError(f"{label}: {str(e).strip()}") from None
+
+
+def open_backend(player: Player, port: str, backend: str = "auto") -> JackBackend | RtBackend:
+    """Open `port` (and `port sync`) on `backend`; MidiError names what each one tried said."""
+    if backend not in BACKENDS:
+        raise MidiError(f"--midi-backend {backend}: one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        tries = {"darwin": ["coremidi"], "win32": ["winmm"]}.get(sys.platform, ["jack", "alsa"])
+    else:
+        tries = [backend]
+    errors = []
+    for name in tries:
+        try:
+            if name == "jack":
+                return JackBackend(player, port)
+            return _rtmidi(player, port, name)
+        except MidiError as e:
+            errors.append(str(e))
     raise MidiError("--midi-out: no MIDI port could be opened (" + "; ".join(errors) + ")")

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from .errors import ErrorCode as ErrorCode  # re-exported: handlers use p.ErrorCode
 from .fields import *
-from .fields import _int
+from .fields import _Group, _int
 from .limits import *
 from .oscmessage import BadMessage as BadMessage
 from .oscmessage import Message, cap, limit
@@ -160,8 +160,9 @@ class Cancel(Message):
 
 
 class Play(Message):
-    """Loop a finished variation of a loop job on the --midi-out port: at once when stopped,
-    else from the next loop boundary; later variations of the client's loop jobs swap in."""
+    """Loop a finished variation of a loop job on the --midi-out port: at once when nothing
+    plays, else from the next loop boundary. Variation 0 cycles through every finished
+    variation of the client's newest loop job, one per loop; a number holds that variation."""
 
     address, incoming = PREFIX + "/play", True
     token: Token
@@ -172,18 +173,34 @@ class Play(Message):
 
 
 class Stop(Message):
-    """Stop the MIDI out: every sounding note gets its note-off, then all-notes-off."""
+    """Stop and unload the MIDI out's loop: every sounding note gets its note-off, then
+    all-notes-off; the DAW's next Start plays nothing until the next /play."""
 
     address, incoming = PREFIX + "/stop", True
     token: Token
 
 
 class Tempo(Message):
-    """Tempo of the free-running MIDI out (without the DAW's MIDI clock); else the piece's."""
+    """This client's tempo for its free-running loops (without the DAW's MIDI clock); else the
+    piece's. Forgotten when the client leaves."""
 
     address, incoming = PREFIX + "/tempo", True
     token: Token
     bpm: Annotated[float, Field(description="quarters per minute", ge=20, le=400)]
+
+
+class ChannelArgs(_Group):
+    track: Track
+    channel: Annotated[int, _int("MIDI channel, 1-16", 1, 16)]
+
+
+class Channels(Message):
+    """This client's MIDI channel for each listed track of its pieces (the rest keep the
+    default: drums on 10, melodic tracks on 1-9, 11-16 in order); none listed: all default."""
+
+    address, incoming = PREFIX + "/channels", True
+    token: Token
+    channels: Annotated[list[ChannelArgs], Field(max_length=MAX_TRACKS)]
 
 
 MESSAGES: list[type[Message]] = [

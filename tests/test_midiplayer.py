@@ -1,0 +1,229 @@
+"""The live loop player's rules, driven without any MIDI system: the DAW's clock messages and
+free-running windows are handed to Player.process with made-up times, and what it answers is
+checked. Timing through a real JACK server is in test_midiout.py."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace as NS
+
+import pytest
+
+from midigen.server.daemon import midiplayer
+from midigen.server.daemon.midiloop import (
+    ChannelError,
+    LoopBook,
+    build_loop,
+    channel_map,
+)
+from midigen.server.daemon.midiplayer import (
+    ALL_NOTES_OFF,
+    CLOCK,
+    CONTINUE,
+    CONTROL,
+    NOTE_ON,
+    SONG_POSITION,
+    START,
+    STOP,
+    Player,
+)
+from midigen.server.language.piece import Note
+
+TICK = 0.01  # seconds per clock in these tests
+
+
+def loop_of(pitches_at, start=0.0, length=4.0, owner="a", job=1, variation=1):
+    """A one-track loop with a quarter-long note of `pitch` at each (offset, pitch)."""
+    notes = [Note(start + at, pitch, 0.25) for at, pitch in pitches_at]
+    return build_loop(owner, job, variation, start, length, [(0, False, notes)])
+
+
+class Daw:
+    """Feeds the player the way a DAW's clock would, one message at a time; `ons` keeps
+    (clock index since the last Start/Continue, pitch) of each note-on sent."""
+
+    def __init__(self, player):
+        self.player, self.t, self.ticks, self.ons, self.all = player, 100.0, 0, [], []
+
+    def send(self, *message):
+        self.t += TICK
+        out = self.player.process(self.t, self.t, [(self.t, list(message))])
+        if message[0] in (START, CONTINUE):
+            self.ticks = 0
+        self._keep(out)
+        if message[0] == CLOCK:
+            self.ticks += 1
+
+    def clocks(self, n):
+        for _ in range(n):
+            self.send(CLOCK)
+
+    def _keep(self, out):
+        for t, msg in out:
+            self.all.append(msg)
+            if msg[0] & 0xF0 == NOTE_ON:
+                assert t == pytest.approx(self.t), "a note on the grid leaves at its tick's time"
+                self.ons.append((self.ticks, msg[1]))
+
+
+@pytest.fixture
+def player():
+    p = Player()
+    yield p
+    p.close()
+
+
+def test_a_note_goes_out_on_the_clock_that_reaches_its_position_not_before(player):
+    daw = Daw(player)
+    daw.send(STOP)
+    assert player.play(loop_of([(0, 60), (1, 62), (3.5, 67)])) == "on start"
+    daw.send(START)
+    assert daw.ons == [], "nothing on Start itself: the first clock is position 0"
+    daw.clocks(4 * 24 + 1)
+    assert daw.ons == [(0, 60), (24, 62), (84, 67), (96, 60)]
+
+
+def test_song_position_and_continue_play_the_notes_at_the_resume_point(player):
+    daw = Daw(player)
+    daw.send(STOP)
+    player.play(loop_of([(0, 60), (2, 64)], length=4.0))
+    daw.send(SONG_POSITION, 12 * 4 % 128, 12 * 4 // 128)  # bar 4 of 4/4: 48 sixteenths
+    daw.send(CONTINUE)
+    daw.clocks(2 * 24 + 1)
+    assert daw.ons == [(0, 60), (48, 64)]  # song quarter 12 is the loop's offset 0
+
+
+def test_continue_after_stop_resumes_on_the_next_clock(player):
+    daw = Daw(player)
+    daw.send(STOP)
+    player.play(loop_of([(0, 60), (1, 62), (2, 64)]))
+    daw.send(START)
+    daw.clocks(24)  # quarter 0 played; the next clock is quarter 1
+    daw.send(STOP)
+    daw.send(CONTINUE)
+    daw.clocks(25)
+    assert daw.ons == [(0, 60), (0, 62), (24, 64)]
+
+
+def test_a_loop_is_phased_to_its_own_first_bar_after_a_jump_and_a_swap(player):
+    daw = Daw(player)
+    daw.send(STOP)
+    bars_1_3 = loop_of([(0, 60), (4, 62), (8, 64)], start=0.0, length=12.0)
+    player.play(bars_1_3)
+    daw.send(SONG_POSITION, 16, 0)  # bar 2
+    daw.send(CONTINUE)
+    daw.clocks(1)
+    assert daw.ons == [(0, 62)], "bar 2 of the song is bar 2 of a loop that starts at bar 1"
+    other = loop_of([(0, 70), (4, 72)], start=16.0, length=8.0, job=2)  # bars 5-6
+    player.play(other)  # comes in at the playing loop's boundary: song quarter 12
+    daw.clocks(12 * 24)  # up to song quarter 16
+    assert daw.ons[1:] == [(4 * 24, 64), (8 * 24, 72), (12 * 24, 70)], (
+        "song quarter 12 is offset 4 of a loop from quarter 16, quarter 16 its offset 0"
+    )
+    daw.send(STOP)
+    daw.send(START)  # quarter 0: offset 0 of the bars 5-6 loop (16 = 2 x 8)
+    daw.clocks(1)
+    assert daw.ons[-1] == (0, 70)
+
+
+def test_play_with_the_daw_stopped_long_ago_free_runs_and_says_so(player, monkeypatch):
+    monkeypatch.setattr(midiplayer, "SYNC_TIMEOUT_S", 0.05)
+    announced = []
+    player.on_swap = announced.append
+    daw = Daw(player)
+    daw.clocks(3)
+    daw.send(STOP)
+    assert player.play(loop_of([(0, 60)])) == "on start", "the DAW is there: it starts it"
+    time.sleep(0.1)  # the DAW has been silent past the timeout
+    assert player.play(loop_of([(0, 61)], variation=2)) == "now"
+    out = player.process(200.0, 200.1)
+    assert [m[1] for _, m in out if m[0] & 0xF0 == NOTE_ON] == [61]
+    time.sleep(0.05)
+    assert [loop.variation for loop in announced] == [2], "/playing only for what sounds"
+
+
+def test_stop_while_the_daw_runs_then_play_joins_on_the_next_clock(player):
+    daw = Daw(player)
+    daw.send(STOP)
+    player.play(loop_of([(0, 60), (1, 62)]))
+    daw.send(START)
+    daw.clocks(3)
+    player.stop()
+    daw.clocks(21)
+    assert daw.ons == [(0, 60)]
+    assert player.play(loop_of([(0, 60), (1, 62)])) == "now"
+    daw.clocks(1)
+    assert daw.ons == [(0, 60), (24, 62)]
+
+
+def test_stop_unloads_so_the_daws_next_start_plays_nothing(player):
+    daw = Daw(player)
+    daw.send(STOP)
+    player.play(loop_of([(0, 60)]))
+    daw.send(START)
+    daw.clocks(2)
+    player.stop()
+    daw.send(STOP)
+    daw.send(START)
+    daw.clocks(30)
+    assert daw.ons == [(0, 60)]
+    offs = {m[0] & 0x0F for m in daw.all if m[0] & 0xF0 == CONTROL and m[1] == ALL_NOTES_OFF}
+    assert offs == set(range(16))
+
+
+def test_a_clock_that_stops_without_stop_hands_over_to_free_running(player, monkeypatch):
+    monkeypatch.setattr(midiplayer, "SYNC_TIMEOUT_S", 0.05)
+    daw = Daw(player)
+    daw.send(STOP)
+    player.play(loop_of([(0, 60), (1, 62)]))
+    daw.send(START)
+    daw.clocks(12)  # the DAW (a tick every 10 ms: 250 bpm) vanishes mid-quarter
+    time.sleep(0.1)
+    out = player.process(daw.t, daw.t + 0.2)
+    assert player.source == "free" and player.tempo == pytest.approx(250, rel=0.01)
+    ons = [(t - daw.t, m[1]) for t, m in out if m[0] & 0xF0 == NOTE_ON]
+    assert [pitch for _, pitch in ons] == [62]
+    assert ons[0][0] == pytest.approx(0.12, abs=1e-6), "12 clocks on, at the DAW's tempo"
+
+
+def test_every_finished_variation_cycles_and_a_number_holds_one():
+    book = LoopBook()
+    piece = NS(tracks=[NS(is_drum=False)])
+    request = NS(mode="loop", selection=[NS(first_bar=1, last_bar=1)])
+
+    def finish(variation, pitch):
+        notes = [Note(0, pitch, 1)]
+        bar = NS(variation=variation - 1, track=0, start=0.0, end=4.0, notes=notes)
+        book.add_bar("a", 1, piece, request, bar)
+
+    for v in (1, 2, 3):
+        finish(v, 60 + v)
+    player = Player()
+    try:
+        player.play(book.get("a", 1, 1), book.follow("a", 1, 0), 240.0)
+        out = player.process(0.0, 3.0)  # a loop is 1 s at 240 bpm: three cycles
+        assert [m[1] for _, m in out if m[0] & 0xF0 == NOTE_ON] == [61, 62, 63]
+        player.stop()
+        player.play(book.get("a", 1, 2), book.follow("a", 1, 2), 240.0)
+        out = player.process(10.0, 13.0)
+        assert [m[1] for _, m in out if m[0] & 0xF0 == NOTE_ON] == [62, 62, 62]
+    finally:
+        player.close()
+    book.forget("a")
+    assert book.get("a", 1, 0) is None
+
+
+def test_channels_are_stable_documented_and_never_wrap():
+    assert channel_map([True, False, False]) == [9, 0, 1], "drums first: melodic from channel 1"
+    sixteen = channel_map([False] * 16)
+    assert sixteen[:15] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15]
+    assert sixteen[15] is None
+    notes = [Note(0, 60, 1)]
+    with pytest.raises(ChannelError, match="track 16 has no MIDI channel"):
+        build_loop("a", 1, 1, 0.0, 4.0, [(15, False, notes)], sixteen)
+    chosen = channel_map([False] * 16, {15: 9, 0: 3})
+    assert chosen[0] == 3 and chosen[15] == 9
+    only_third = build_loop(
+        "a", 1, 1, 0.0, 4.0, [(2, False, notes)], channel_map([True] + [False] * 2)
+    )
+    assert only_third.events[0][2][0] == NOTE_ON | 1, "a track keeps its channel in any job"
