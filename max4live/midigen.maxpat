@@ -2407,11 +2407,6 @@
     "implicit": 1
    },
    {
-    "name": "mg_protocol1.js",
-    "type": "TEXT",
-    "implicit": 1
-   },
-   {
     "name": "mg_protocol2.js",
     "type": "TEXT",
     "implicit": 1

@@ -92,7 +92,7 @@ function install(Device) {
     });
   };
 
-  /** After /upload/end: protocol 2 sends it again after 1 s (5 tries); protocol 1 waits. */
+  /** After /upload/end: sent again after 1 s without an answer, 5 tries in all (the protocol's rule). */
   Device.prototype.awaitUploaded = function (job) {
     job.endTries += 1;
     var resends = !!this.dialect.resend;

@@ -1,12 +1,12 @@
 /*
  * Which protocol to speak. /ping and its /pong are the same in every version (the pong's first
  * argument is the server's protocol), so the device pings first and then speaks the dialect
- * the server named: mg_protocol2.js (current) or mg_protocol1.js (older servers). Everything
- * version-specific is in those two files; the device deals in plain reply objects with times
- * in quarters.
+ * the server named. Protocol 2 (mg_protocol2.js, docs/osc-protocol.md) is the only one the
+ * server speaks now; a next version is another file in this table. Everything version-specific
+ * is in the dialect files; the device deals in plain reply objects with times in quarters.
  */
 
-var dialects = { 1: require("mg_protocol1"), 2: require("mg_protocol2") };
+var dialects = { 2: require("mg_protocol2") };
 
 function ping(port) {
   return ["/midigen/ping", port];

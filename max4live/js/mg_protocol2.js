@@ -1,5 +1,5 @@
 /*
- * Protocol 2 (docs/protocol-2-plan.md): a session opened by /hello (the server answers
+ * Protocol 2 (docs/osc-protocol.md): a session opened by /hello (the server answers
  * /welcome with a token that starts every later message), pieces uploaded in numbered chunks
  * that the server can ask for again (/upload/missing), times in integer ticks (96 per
  * quarter), register controls, /failed for jobs and /refused for requests, /status as the

@@ -304,3 +304,13 @@ test("the writing rule: a kept note ringing in is cut, a new note ringing out is
   const failed = await run({ failAfter: 1 });
   assert.deepEqual(failed.live.notesOf(KEYS).map((n) => [n.start_time, n.duration]), [[2, 6], [12.5, 1]]);
 });
+
+test("a server speaking another protocol version is named in the status; nothing is sent on", async () => {
+  const { live, server, device, statuses } = setup();
+  server.protocol = 3;
+  device.generate();
+  await settle(device);
+  assert.equal(statuses.at(-1), "the server speaks protocol 3; this device speaks 2: update one of them");
+  assert.deepEqual(server.received.map((m) => m[0]), ["/midigen/ping"]);
+  assert.deepEqual(edits(live), []);
+});

@@ -1,6 +1,6 @@
 "use strict";
 /*
- * A scripted stand-in for midigen-server speaking protocol 2 (docs/protocol-2-plan.md), in
+ * A scripted stand-in for midigen-server speaking protocol 2 (docs/osc-protocol.md), in
  * process and without UDP, for the device tests that need exact control over replies: a bar's
  * notes, an error after some bars, silence, a lost /notes datagram, a refused request. The
  * end-to-end tests use the real server instead.

@@ -2,7 +2,6 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const protocol = require("mg_protocol");
-const p1 = require("mg_protocol1");
 const p2 = require("mg_protocol2");
 
 function piece(n) {
@@ -17,24 +16,13 @@ function piece(n) {
 }
 
 test("the dialect follows the pong's protocol", () => {
-  assert.equal(protocol.dialect(1), p1);
+  assert.equal(protocol.dialect(1), null, "protocol 1 is gone from the server");
   assert.equal(protocol.dialect(2), p2);
   assert.equal(protocol.dialect(3), null);
   assert.deepEqual(protocol.ping(9001), ["/midigen/ping", 9001]);
   assert.deepEqual(protocol.parseReply(null, "/midigen/pong", [2, "0.1.0", "m", "cpu", 8, 8, 0, ""]).protocol, 2);
   assert.equal(protocol.parseReply(p2, "/midigen/bar", [1, 2]).kind, "malformed");
   assert.equal(protocol.parseReply(p2, "/midigen/playing", [1, 1]).kind, "ignored");
-});
-
-test("protocol 1 upload: port and job lead, notes in chunks of 64, the count at the end", () => {
-  const up = p1.upload({ port: 9001 }, 5, piece(130)).messages;
-  assert.deepEqual(up[0], ["/midigen/upload/begin", 9001, 5, 2, 8, 120]);
-  assert.deepEqual(up[1], ["/midigen/upload/track", 9001, 5, 1, 33, 0, "Bass"]);
-  assert.deepEqual(up[2], ["/midigen/upload/track", 9001, 5, 2, 0, 1, "Drums"]);
-  assert.deepEqual(up[4], ["/midigen/upload/meter", 9001, 5, 5, 3, 4]);
-  const chunks = up.filter((m) => m[0] === "/midigen/upload/notes");
-  assert.deepEqual(chunks.map((m) => (m.length - 4) / 4), [64, 64, 2]);
-  assert.deepEqual(up.at(-1), ["/midigen/upload/end", 9001, 5, 130]);
 });
 
 test("protocol 2 upload: token, numbered chunks of <= 60 in ticks, the counts at the end", () => {
@@ -65,7 +53,6 @@ test("protocol 2 generate: token, job, piece, controls with register", () => {
     selections: [{ track: 1, firstBar: 2, lastBar: 3, program: -1, density: 6, polyMin: -1, polyMax: 3, durMin: -1, durMax: -1, pitchMin: 48, pitchMax: 72 }],
   };
   assert.deepEqual(p2.generate({ token: 9 }, 4, request), ["/midigen/generate", 9, 4, 4, "infill", 2, 1, 0.95, -1, 1, 1, 1, 2, 3, -1, 6, -1, 3, -1, -1, 48, 72]);
-  assert.deepEqual(p1.generate({ port: 9001 }, 4, request), ["/midigen/generate", 9001, 4, "infill", 2, 1, 0.95, -1, 1, 1, 1, 2, 3, -1, 6, -1, 3, -1, -1]);
   assert.deepEqual(p2.result({ token: 9 }, 4), ["/midigen/result", 9, 4, 0, 0, 0, 0]);
   assert.deepEqual(p2.hello({ port: 9001, clientId: "mgabc12345" }), ["/midigen/hello", 2, 9001, "mgabc12345"]);
   assert.match(p2.newClientId(Math.random), /^mg[0-9a-f]{16}$/);
@@ -79,5 +66,4 @@ test("protocol 2 replies: ticks to quarters, /failed and /refused as errors", ()
   const refused = p2.parse("/midigen/refused", ["/midigen/generate", "queue_full", 3, "queue is full"]);
   assert.deepEqual([refused.kind, refused.job, refused.code, refused.message], ["error", 3, "queue_full", "queue is full"]);
   assert.deepEqual(p2.parse("/midigen/upload/missing", [5, 0, 1, 7, 9]), { kind: "missing", job: 5, tracks: 0, meters: 1, chunks: [7, 9] });
-  assert.equal(p1.parse("/midigen/notes", [3, 1, 1, 2, 60, 4.5, 0.5, 90]).notes[0].start, 4.5);
 });
