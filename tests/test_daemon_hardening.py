@@ -229,3 +229,24 @@ def test_a_live_job_number_is_in_use(serve, bmw):
         assert (r.code, r.number) == ("job_in_use", 1)
         c.cancel(1)
         assert c.finished(1, WAIT, since) == p.Cancelled(job=1, reason="cancel")
+
+
+def test_results_are_bounded_per_client_and_in_all_and_expire(engine):
+    import collections
+
+    from midigen.server.daemon.jobs import Job, Scheduler
+
+    s = Scheduler(engine, lambda client, message: None)
+    now = time.monotonic()
+    for client in range(20):  # 20 clients x 20 finished jobs = 400 > 256 in all
+        mine = s._jobs[f"c{client}"] = collections.OrderedDict()
+        for job in range(1, 21):
+            ended = now - 500 + client * 20 + job  # older clients' jobs ended earlier
+            mine[job] = Job(f"c{client}", job, 1, None, None, state="done", ended=ended)
+        s._trim(f"c{client}")
+        assert len(s._jobs[f"c{client}"]) <= p.RESULTS_PER_CLIENT
+    kept = s.kept()
+    assert kept == p.RESULTS_KEPT
+    assert s.find("c0", 20) is None and s.find("c19", 20) is not None  # the oldest went
+    assert s.expire(now) == 0  # none is 15 min old yet
+    assert s.expire(now + p.RESULT_TTL_S) == kept and s.kept() == 0
