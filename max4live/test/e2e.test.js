@@ -11,6 +11,9 @@ const assert = require("node:assert/strict");
 const { Device } = require("mg_device");
 const { UdpBridge, startServer, deadPort, nodeEnv, waitFor } = require("./harness");
 const { scene, KEYS } = require("./scene");
+const { FakeLive } = require("./fake_live");
+const { readSmf } = require("./smf");
+const path = require("path");
 
 let server;
 
@@ -191,5 +194,35 @@ test("a dense 16-bar clip and its context go up in many chunks (paced) and come 
   // 256 keys notes + the 1-bar bass (2) and drum (2) loops repeated over 16 bars.
   assert.equal(uploaded.args[1], 256 + 16 * 2 + 16 * 2);
   assert.deepEqual(live.callsOf("remove_notes_extended").map((c) => c.args.slice(2)), [[32, 4]]);
+  await bridge.close();
+});
+
+test("a real song (../shared/midi/prompt_bmw.mid): bass infilled with the solo and a Drum Rack as context", async () => {
+  const song = readSmf(path.join(__dirname, "..", "..", "..", "shared", "midi", "prompt_bmw.mid"));
+  const live = new FakeLive({
+    tempo: song.tempo,
+    tracks: song.tracks.map((t) => ({ name: t.name, devices: t.drum ? ["DrumGroupDevice"] : ["Operator"], slots: [{ loop_end: 32, notes: t.notes }] })),
+    detail: "live_set tracks 0 clip_slots 0 clip",
+  });
+  const bridge = await UdpBridge.open(server.port);
+  const env = nodeEnv(live, bridge);
+  const device = new Device(env);
+  bridge.target = device;
+  const before = live.notesOf(KEYS);
+  device.set("fromBar", 3);
+  device.set("toBar", 4);
+  device.set("seed", 11);
+  device.generate();
+  await settle(device);
+  assert.match(env.statuses.at(-1), /^done in \d+ ms$/);
+  const tracks = bridge.sent.filter((m) => m[0] === "/midigen/upload/track").map((m) => m.slice(3));
+  assert.deepEqual(tracks, [[1, 33, 0, "electric_bass_finger"], [2, 0, 0, "Solo"], [3, 0, 1, "Drums"]]);
+  assert.equal(bridge.received.find((m) => m.address === "/midigen/uploaded").args[1], 409);
+  const sent = sentBars(bridge, 1);
+  const written = live.notesOf(KEYS).filter((n) => n.start_time >= 8 && n.start_time < 16);
+  assert.deepEqual(written.map((n) => [n.pitch, n.start_time]), sortNotes([].concat(sent[3], sent[4])).map((n) => [n.pitch, n.start_time]));
+  const onsets = (ns) => ns.filter((n) => n.start_time < 8 || n.start_time >= 16).map((n) => [n.pitch, n.start_time]);
+  assert.deepEqual(onsets(live.notesOf(KEYS)), onsets(before), "every note outside bars 3-4 is still there");
+  assert.equal(live.undoSteps, 1);
   await bridge.close();
 });
