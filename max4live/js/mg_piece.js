@@ -13,9 +13,9 @@ var MAX_TRACKS = 32;
 
 /**
  * The instrument convention (documented in max4live/README.md): a track holding a Drum Rack
- * (class DrumGroupDevice), or named like a kit (drum, perc, kit, beat), is drums; otherwise the
- * GM program is taken from the first keyword of the track name found in this table, else 0
- * (piano).
+ * (class DrumGroupDevice), or named like a kit (drum, perc, kit, beat), is drums; otherwise a
+ * "[p33]" tag in the track name gives the GM program (as in the REAPER scripts), else the first
+ * keyword of the name found in this table, else 0 (piano).
  */
 var PROGRAM_WORDS = [
   ["bass", 33], ["piano", 0], ["keys", 4], ["rhodes", 4], ["organ", 19], ["guitar", 25],
@@ -29,6 +29,8 @@ function instrumentOf(track) {
   if (track.devices.indexOf("DrumGroupDevice") >= 0 || /drum|perc|kit|beat/.test(name)) {
     return { program: 0, drum: true };
   }
+  var tag = /\[p(\d{1,3})\]/.exec(name);
+  if (tag && Number(tag[1]) <= 127) return { program: Number(tag[1]), drum: false };
   for (var i = 0; i < PROGRAM_WORDS.length; i++) {
     if (name.indexOf(PROGRAM_WORDS[i][0]) >= 0) return { program: PROGRAM_WORDS[i][1], drum: false };
   }

@@ -67,6 +67,8 @@ test("the default bars are the clip's loop; the instrument convention reads name
   assert.deepEqual(piece.instrumentOf({ name: "Perc loop", devices: [] }), { program: 0, drum: true });
   assert.deepEqual(piece.instrumentOf({ name: "Sub Bass", devices: ["Operator"] }), { program: 33, drum: false });
   assert.deepEqual(piece.instrumentOf({ name: "1-MIDI", devices: [] }), { program: 0, drum: false });
+  assert.deepEqual(piece.instrumentOf({ name: "Solo [p29]", devices: [] }), { program: 29, drum: false });
+  assert.deepEqual(piece.instrumentOf({ name: "Bass [p38]", devices: [] }), { program: 38, drum: false }, "the tag wins");
 });
 
 test("ClipWriter removes the bar's span and adds its notes in one call; restores drop note ids", () => {
