@@ -82,7 +82,7 @@ class OscServer:
         self.counts["datagrams"] += 1
         if not self.allowed(sender[0]):
             self.counts["refused_hosts"] += 1
-            self.logs.warning(f"refused:{sender[0]}", "refused %s: not in --allow", sender[0])
+            self.logs.warning("refused", "refused %s: not in --allow", sender[0])
             return
         try:
             messages = oscwire.decode(data)
