@@ -24,7 +24,8 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 install-runtime: $(VENV)/.installed
 
 # Real peers for the daemon tests (Debian): liblo's oscsend/oscdump and a JACK server; for the
-# REAPER client's tests, Lua 5.4 with LuaSocket and busted; for the Max-for-Live device's, Node (`node --test`).
+# REAPER client's tests, Lua 5.4 with LuaSocket and busted; for the Max-for-Live device's,
+# Node (`node --test`; Debian 12's nodejs 18 runs the suite).
 install-peers:
 	@if ! command -v oscsend >/dev/null || ! command -v jackd >/dev/null \
 	    || ! command -v lua5.4 >/dev/null || ! command -v busted >/dev/null \
