@@ -53,12 +53,7 @@ def test_wheel_maps_the_folders_into_one_package(tmp_path):
         "import sys; sys.path.insert(0, sys.argv[1]); "
         "import midigen.server.language.vocab as v; print(v.__file__); print(len(v.load()))"
     )
-    out = subprocess.run(
-        [sys.executable, "-S", "-c", code, str(target)],
-        capture_output=True, text=True, timeout=60,
-        env={"PYTHONPATH": str(Path(__import__("numpy").__file__).parents[1])},
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
+    out = _run_installed(code, target)
     where, size = out.stdout.split()
     assert where.startswith(str(target)) and size == "515"
 
@@ -70,14 +65,21 @@ def test_wheel_maps_the_folders_into_one_package(tmp_path):
         "mods = [importlib.import_module(n) for n in names]; "
         "print(len(names), all(m.__file__.startswith(sys.argv[1]) for m in mods))"
     )
+    out = _run_installed(code, target)
+    count, from_wheel = out.stdout.split()
+    assert int(count) >= 40 and from_wheel == "True", out.stdout
+
+
+def _run_installed(code: str, target: Path) -> subprocess.CompletedProcess:
+    """Python code run against the wheel installed in `target`, without site-packages' editable
+    finder (-S); the dependencies come from the venv's site-packages on PYTHONPATH."""
     out = subprocess.run(
         [sys.executable, "-S", "-c", code, str(target)],
         capture_output=True, text=True, timeout=120,
         env={"PYTHONPATH": str(Path(__import__("numpy").__file__).parents[1])},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    count, from_wheel = out.stdout.split()
-    assert int(count) >= 40 and from_wheel == "True", out.stdout
+    return out
 
 
 # The three floors of server/: language <- engine <- daemon, tools (see server/__init__.py).
