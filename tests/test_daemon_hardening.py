@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from ipaddress import ip_network
 
@@ -250,3 +251,27 @@ def test_results_are_bounded_per_client_and_in_all_and_expire(engine):
     assert s.find("c0", 20) is None and s.find("c19", 20) is not None  # the oldest went
     assert s.expire(now) == 0  # none is 15 min old yet
     assert s.expire(now + p.RESULT_TTL_S) == kept and s.kept() == 0
+
+
+def test_no_message_makes_the_server_open_a_path(serve, tmp_path):
+    """Path-like strings in every string field: an audit hook sees every open() in the process."""
+    probe = str(tmp_path / "midigen-probe")
+    opened = []
+
+    def hook(event, args):
+        if event == "open" and args and "midigen-probe" in str(args[0]):
+            opened.append(args[0])
+
+    sys.addaudithook(hook)  # cannot be removed; it only records opens of the probe path
+    daemon = serve()
+    with Client(daemon.address) as c:
+        c.hello()
+        c.request(p.UploadBegin, piece=1, tracks=1, bars=1, tempo=120.0)
+        c.send("/midigen/upload/track", c.token, 1, 1, 0, 0, probe)
+        c.send("/midigen/generate", c.token, 1, 1, probe, 1, 1.0, 0.0, -1, 1, 0)
+        c.send("/midigen/hello", 2, c.port, "p" + probe.replace("/", "-")[:60])
+        c.send(probe, c.token)
+        c.send("/midigen/" + probe, c.token)
+        time.sleep(0.5)
+        assert c.ping().protocol == p.PROTOCOL_VERSION
+    assert opened == []
