@@ -1166,6 +1166,66 @@
      "id": "obj-42",
      "maxclass": "live.numbox",
      "patching_rect": [
+      970,
+      150,
+      44,
+      15
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      420,
+      80,
+      44,
+      15
+     ],
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "float"
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Server port",
+       "parameter_shortname": "Port",
+       "parameter_type": 1,
+       "parameter_modmode": 0,
+       "parameter_mmin": 1024,
+       "parameter_mmax": 65535,
+       "parameter_initial": [
+        9000
+       ],
+       "parameter_initial_enable": 1,
+       "parameter_unitstyle": 0
+      }
+     },
+     "varname": "Server port"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-43",
+     "maxclass": "newobj",
+     "patching_rect": [
+      970,
+      300,
+      120,
+      22
+     ],
+     "text": "prepend set serverPort",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-44",
+     "maxclass": "live.numbox",
+     "patching_rect": [
       910,
       150,
       44,
@@ -1206,7 +1266,7 @@
    },
    {
     "box": {
-     "id": "obj-43",
+     "id": "obj-45",
      "maxclass": "newobj",
      "patching_rect": [
       910,
@@ -1224,7 +1284,7 @@
    },
    {
     "box": {
-     "id": "obj-44",
+     "id": "obj-46",
      "maxclass": "live.text",
      "patching_rect": [
       1040,
@@ -1268,7 +1328,7 @@
    },
    {
     "box": {
-     "id": "obj-45",
+     "id": "obj-47",
      "maxclass": "newobj",
      "patching_rect": [
       1040,
@@ -1287,7 +1347,7 @@
    },
    {
     "box": {
-     "id": "obj-46",
+     "id": "obj-48",
      "maxclass": "message",
      "patching_rect": [
       1040,
@@ -1305,7 +1365,7 @@
    },
    {
     "box": {
-     "id": "obj-47",
+     "id": "obj-49",
      "maxclass": "live.text",
      "patching_rect": [
       1110,
@@ -1349,7 +1409,7 @@
    },
    {
     "box": {
-     "id": "obj-48",
+     "id": "obj-50",
      "maxclass": "newobj",
      "patching_rect": [
       1110,
@@ -1368,7 +1428,7 @@
    },
    {
     "box": {
-     "id": "obj-49",
+     "id": "obj-51",
      "maxclass": "message",
      "patching_rect": [
       1110,
@@ -1386,11 +1446,11 @@
    },
    {
     "box": {
-     "id": "obj-50",
+     "id": "obj-52",
      "maxclass": "comment",
      "patching_rect": [
-      830,
-      580,
+      110,
+      560,
       86,
       18
      ],
@@ -1409,11 +1469,11 @@
    },
    {
     "box": {
-     "id": "obj-51",
+     "id": "obj-53",
      "maxclass": "comment",
      "patching_rect": [
-      20,
-      600,
+      200,
+      580,
       86,
       18
      ],
@@ -1432,11 +1492,11 @@
    },
    {
     "box": {
-     "id": "obj-52",
+     "id": "obj-54",
      "maxclass": "comment",
      "patching_rect": [
-      110,
-      560,
+      290,
+      600,
       86,
       18
      ],
@@ -1455,11 +1515,11 @@
    },
    {
     "box": {
-     "id": "obj-53",
+     "id": "obj-55",
      "maxclass": "comment",
      "patching_rect": [
-      200,
-      580,
+      380,
+      560,
       86,
       18
      ],
@@ -1478,11 +1538,11 @@
    },
    {
     "box": {
-     "id": "obj-54",
+     "id": "obj-56",
      "maxclass": "comment",
      "patching_rect": [
-      290,
-      600,
+      470,
+      580,
       86,
       18
      ],
@@ -1501,11 +1561,11 @@
    },
    {
     "box": {
-     "id": "obj-55",
+     "id": "obj-57",
      "maxclass": "comment",
      "patching_rect": [
-      380,
       560,
+      600,
       86,
       18
      ],
@@ -1524,11 +1584,11 @@
    },
    {
     "box": {
-     "id": "obj-56",
+     "id": "obj-58",
      "maxclass": "comment",
      "patching_rect": [
-      470,
-      580,
+      650,
+      560,
       86,
       18
      ],
@@ -1547,11 +1607,11 @@
    },
    {
     "box": {
-     "id": "obj-57",
+     "id": "obj-59",
      "maxclass": "comment",
      "patching_rect": [
-      560,
-      600,
+      740,
+      580,
       86,
       18
      ],
@@ -1570,11 +1630,11 @@
    },
    {
     "box": {
-     "id": "obj-58",
+     "id": "obj-60",
      "maxclass": "comment",
      "patching_rect": [
-      650,
-      560,
+      830,
+      600,
       86,
       18
      ],
@@ -1593,11 +1653,11 @@
    },
    {
     "box": {
-     "id": "obj-59",
+     "id": "obj-61",
      "maxclass": "comment",
      "patching_rect": [
-      740,
-      580,
+      20,
+      560,
       86,
       18
      ],
@@ -1616,11 +1676,11 @@
    },
    {
     "box": {
-     "id": "obj-60",
+     "id": "obj-62",
      "maxclass": "comment",
      "patching_rect": [
-      830,
-      600,
+      110,
+      580,
       86,
       18
      ],
@@ -1639,11 +1699,11 @@
    },
    {
     "box": {
-     "id": "obj-61",
+     "id": "obj-63",
      "maxclass": "comment",
      "patching_rect": [
-      20,
-      560,
+      200,
+      600,
       86,
       18
      ],
@@ -1662,11 +1722,11 @@
    },
    {
     "box": {
-     "id": "obj-62",
+     "id": "obj-64",
      "maxclass": "comment",
      "patching_rect": [
-      110,
-      580,
+      290,
+      560,
       86,
       18
      ],
@@ -1685,11 +1745,11 @@
    },
    {
     "box": {
-     "id": "obj-63",
+     "id": "obj-65",
      "maxclass": "comment",
      "patching_rect": [
-      200,
-      600,
+      380,
+      580,
       86,
       18
      ],
@@ -1701,6 +1761,29 @@
       15
      ],
      "text": "-1 = any",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "fontsize": 9.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-66",
+     "maxclass": "comment",
+     "patching_rect": [
+      470,
+      600,
+      86,
+      18
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      420,
+      64,
+      60,
+      15
+     ],
+     "text": "Server port",
      "numinlets": 1,
      "numoutlets": 0,
      "fontsize": 9.0
@@ -2243,7 +2326,7 @@
       0
      ],
      "destination": [
-      "obj-46",
+      "obj-5",
       0
      ]
     }
@@ -2255,7 +2338,7 @@
       0
      ],
      "destination": [
-      "obj-5",
+      "obj-47",
       0
      ]
     }
@@ -2279,7 +2362,7 @@
       0
      ],
      "destination": [
-      "obj-49",
+      "obj-5",
       0
      ]
     }
@@ -2288,6 +2371,30 @@
     "patchline": {
      "source": [
       "obj-49",
+      0
+     ],
+     "destination": [
+      "obj-50",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-50",
+      0
+     ],
+     "destination": [
+      "obj-51",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-51",
       0
      ],
      "destination": [
@@ -2369,16 +2476,21 @@
     0
    ],
    "obj-42": [
+    "Server port",
+    "Port",
+    0
+   ],
+   "obj-44": [
     "Show variation",
     "Show",
     0
    ],
-   "obj-44": [
+   "obj-46": [
     "Generate",
     "Generate",
     0
    ],
-   "obj-47": [
+   "obj-49": [
     "Cancel",
     "Cancel",
     0

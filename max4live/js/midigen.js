@@ -4,7 +4,8 @@
  * is what the Node tests drive. Runs in Max's [js] (ECMAScript 5 + Max's CommonJS require).
  *
  * Inlet 0 takes:  init                     (from [live.thisdevice], once Live is ready)
- *                 set <setting> <value>    (from the live.* controls)
+ *                 set <setting> <value>    (from the live.* controls; serverPort goes to
+ *                                           [udpsend] as "port N")
  *                 generate | cancel | variation <k>
  *                 /midigen/... <args>      (from [udpreceive])
  *                 clientid <id>            (from [pattr clientid], asked for at init)
@@ -22,7 +23,7 @@ var mgPorts = require("mg_ports");
 var mgLive = require("mg_live");
 var mgProtocol2 = require("mg_protocol2");
 
-var SERVER_PORT = 9000;
+var serverPort = 9000; // the Server port control; [udpsend 127.0.0.1 9000] until it speaks
 
 var device = null;
 var owner = null;
@@ -73,7 +74,7 @@ function makeEnv(port) {
     firstJob: 1 + Math.floor(Math.random() * 1000000),
     clientId: clientId(),
     undo: mgLive.liveMajorVersion(LiveAPI) >= 12,
-    serverPort: SERVER_PORT,
+    serverPort: serverPort,
   };
 }
 
@@ -135,6 +136,13 @@ function guarded(fn) {
 }
 
 function set(name, value) {
+  if (name === "serverPort") {
+    // [udpsend] takes "port N"; the device only shows it in its hints.
+    serverPort = Number(value);
+    outlet(0, "port", serverPort);
+    if (device) device.env.serverPort = serverPort;
+    return;
+  }
   if (!device) {
     pendingSettings.push([name, value]);
     return;

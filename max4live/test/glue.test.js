@@ -84,6 +84,17 @@ test("the client id is made once and then kept by [pattr clientid]", () => {
   assert.equal(reloaded.ctx.device.ctx.clientId, first.pattr.value);
 });
 
+test("the Server port control retargets [udpsend] and the not-running hint", async () => {
+  const inst = instance(scene(), {});
+  inst.ctx.set("serverPort", 9100);
+  assert.deepEqual(inst.out.at(-1), [0, "port", 9100]);
+  inst.ctx.init();
+  inst.ctx.device.timeouts = Object.assign({}, inst.ctx.device.timeouts, { pong: 20 });
+  inst.ctx.device.ping();
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(inst.out.at(-1), [1, "set", "server not running: start `midigen-server --port 9100`"]);
+});
+
 test("replies from [udpreceive] reach the device; status goes to outlet 1", () => {
   const live = scene();
   const inst = instance(live, {});
