@@ -116,6 +116,17 @@ def test_built_amxd_is_a_frozen_midi_effect_with_every_script(tmp_path):
     assert {"live.tab", "live.numbox", "live.menu", "live.dial", "live.text"} <= classes
     texts = {b["box"].get("text", "").split(" ")[0] for b in patcher["patcher"]["boxes"]}
     assert {"js", "udpsend", "udpreceive", "live.thisdevice", "midiin", "midiout"} <= texts
+    # Every parameter-enabled object is in the patcher's parameter table under a unique long
+    # name (Live renames duplicates, which would break saved sets and mappings).
+    boxes = [b["box"] for b in patcher["patcher"]["boxes"]]
+    enabled = {b["id"]: b["saved_attribute_attributes"]["valueof"] for b in boxes
+               if b.get("parameter_enable")}  # fmt: skip
+    table = {k: v for k, v in patcher["patcher"]["parameters"].items() if k.startswith("obj-")}
+    assert set(table) == set(enabled)
+    names = [v["parameter_longname"] for v in enabled.values()]
+    assert len(names) == len(set(names)) and all(
+        table[k][0] == enabled[k]["parameter_longname"] for k in table
+    )
     used = scripts_used(patcher, DEVICE / "js")
     assert "midigen.js" in used and "mg_protocol2.js" in used
     assert set(files) == used | {"midigen.amxd"}
