@@ -53,8 +53,10 @@ function install(Device, putBar) {
     this.status("loop: " + this.loop.queue.length + " variation(s) ready");
   };
 
+  /** A refill failed (or was let go of because the loop stopped, which says so itself). */
   Device.prototype.loopFailed = function (text) {
-    if (this.loop) this.loop.failed = true;
+    if (!this.loop) return this.status(text);
+    this.loop.failed = true;
     this.status("loop stopped: " + text);
   };
 

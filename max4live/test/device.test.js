@@ -215,7 +215,7 @@ test("selection errors are shown, not thrown", () => {
 });
 
 test("loop mode swaps the next variation in as the playhead leaves each bar, completing at the wrap", async () => {
-  const { live, server, device } = setup();
+  const { live, server, device, statuses } = setup();
   device.set("mode", "loop");
   device.set("variations", 2);
   device.generate();
@@ -236,6 +236,7 @@ test("loop mode swaps the next variation in as the playhead leaves each bar, com
   await waitFor(() => device.loop && device.loop.queue.length === 2, 5000, "the refill's variations");
   device.cancel();
   assert.equal(device.loop, null);
+  assert.equal(statuses.at(-1), "loop stopped");
 });
 
 test("protocol 2: a chunk the server reports missing is sent again before /generate", async () => {
