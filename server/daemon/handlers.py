@@ -8,6 +8,7 @@ code and a capped line of text) and changes nothing; client input never produces
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..engine.session import Engine
@@ -39,7 +40,7 @@ class Handlers:
         pieces: Pieces,
         pacer: Pacer,
         send: Send,
-        send_to: Any,
+        send_to: Callable[[Address, p.Message], bool],
         info: dict[str, Any],
         max_bar_tokens: int = 512,
         loops: LoopBook | None = None,

@@ -42,10 +42,6 @@ class Slot:
         return self.piece is not None
 
 
-def _refuse(code: ErrorCode, text: str) -> Refusal:
-    return Refusal(code, text)
-
-
 class Pieces:
     """Every client's pieces; thread-safe (the network thread adds, the timer expires)."""
 
@@ -75,9 +71,9 @@ class Pieces:
         with self._lock:
             slot = self._open(client, m.piece, 1)
             if m.bar > slot.begin.bars:
-                raise _refuse(ErrorCode.bad_message, f"meter at bar {m.bar} of {slot.begin.bars}")
+                raise Refusal(ErrorCode.bad_message, f"meter at bar {m.bar} of {slot.begin.bars}")
             if m.denominator not in DENOMINATORS:
-                raise _refuse(ErrorCode.bad_message, f"meter denominator {m.denominator}")
+                raise Refusal(ErrorCode.bad_message, f"meter denominator {m.denominator}")
             slot.meters[m.bar] = (m.numerator, m.denominator)
 
     def add_notes(self, client: str, m: p.UploadNotes) -> None:
@@ -86,7 +82,7 @@ class Pieces:
             old = slot.chunks.get(m.chunk)
             grow = len(m.notes) - (len(old.notes) if old else 0)
             if slot.notes + grow > p.MAX_NOTES:
-                raise _refuse(ErrorCode.too_large, f"more than {p.MAX_NOTES} notes in a piece")
+                raise Refusal(ErrorCode.too_large, f"more than {p.MAX_NOTES} notes in a piece")
             self._make_room(grow, keep=(client, m.piece))
             slot.chunks[m.chunk] = m
             slot.notes += grow
@@ -110,7 +106,7 @@ class Pieces:
                 over.append(f"chunk {max(slot.chunks)} received, {m.chunks} stated")
             if over:
                 del self._slots[key]
-                raise _refuse(ErrorCode.upload_incomplete, "; ".join(over) + "; upload again")
+                raise Refusal(ErrorCode.upload_incomplete, "; ".join(over) + "; upload again")
             missing = [c for c in range(1, m.chunks + 1) if c not in slot.chunks]
             lost_tracks, lost_meters = m.tracks - len(slot.tracks), m.meters - len(slot.meters)
             if missing or lost_tracks or lost_meters:
@@ -120,7 +116,7 @@ class Pieces:
                 )
             if slot.notes != m.notes:
                 del self._slots[key]
-                raise _refuse(
+                raise Refusal(
                     ErrorCode.upload_incomplete,
                     f"the {m.chunks} chunks hold {slot.notes} notes, {m.notes} stated; "
                     "upload again",
@@ -137,9 +133,9 @@ class Pieces:
         slot = self._slots.get((client, piece))
         if slot is None or slot.complete:
             state = "is complete" if slot else "has no open upload"
-            raise _refuse(ErrorCode.no_upload, f"piece {piece} {state}; send /upload/begin")
+            raise Refusal(ErrorCode.no_upload, f"piece {piece} {state}; send /upload/begin")
         if track > slot.begin.tracks:
-            raise _refuse(ErrorCode.bad_message, f"track {track} of {slot.begin.tracks}")
+            raise Refusal(ErrorCode.bad_message, f"track {track} of {slot.begin.tracks}")
         slot.touched = time.monotonic()
         return slot
 
@@ -149,7 +145,7 @@ class Pieces:
         while stored + notes > self.cap:
             done = [k for k, s in self._slots.items() if s.complete and k != keep]
             if not done:
-                raise _refuse(
+                raise Refusal(
                     ErrorCode.too_large,
                     f"the server holds {stored} uploaded notes (its limit is {self.cap}); "
                     "try again when uploads finish",
@@ -164,7 +160,7 @@ class Pieces:
             slot = self._slots.get((client, number))
             if slot is None or not slot.complete:
                 state = "is not complete" if slot else "was not uploaded (or has expired)"
-                raise _refuse(ErrorCode.no_upload, f"piece {number} {state}")
+                raise Refusal(ErrorCode.no_upload, f"piece {number} {state}")
             slot.touched = time.monotonic()
             return slot.piece
 
@@ -208,7 +204,7 @@ def _assemble(slot: Slot) -> Piece:
         for n in chunk.notes:
             start = n.start / p.TICKS
             if start >= length - 1e-9:
-                raise _refuse(
+                raise Refusal(
                     ErrorCode.bad_message,
                     f"a note of track {chunk.track} starts at tick {n.start}, after the last "
                     f"bar (the piece is {round(length * p.TICKS)} ticks long)",
