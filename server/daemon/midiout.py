@@ -75,9 +75,11 @@ class JackBackend:
                 ((start + offset) / self.rate, list(bytes(data)))
                 for offset, data in self.sync.incoming_midi_events()
             ]
+            self.out.clear_buffer()
+            if not daw and not self._queue and self.player.idle:
+                return  # nothing loaded or running: the cheapest possible period
             for t, msg in self.player.process(start / self.rate, end / self.rate, daw):
                 heapq.heappush(self._queue, (round(t * self.rate), next(self._order), msg))
-            self.out.clear_buffer()
             while self._queue and self._queue[0][0] < end:
                 frame, _, msg = self._queue[0]
                 self.out.write_midi_event(max(frame - start, 0), msg)

@@ -71,6 +71,12 @@ class Player:
     def sounding(self) -> bool:
         return self.source is not None and self.loop is not None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing to send and no clock to follow (read without the lock: a change shows at
+        the next period at worst)."""
+        return not self._outbox and self.source is None
+
     def daw_present(self) -> bool:
         return time.monotonic() - self._daw_seen < SYNC_TIMEOUT_S
 
@@ -236,6 +242,8 @@ class Player:
                 self._announced = loop
                 self._notices.put(loop)
             end = min(pb, cycle + loop.length)
+            if end <= p:  # the arithmetic above rules it out; never spin the audio thread
+                break
             for offset, _, msg in loop.between(p - cycle - EPS, end - cycle - EPS):
                 self._note(t0 + (max(cycle + offset, pa) - p0) * beat, msg, out)
             p = end
