@@ -1,0 +1,219 @@
+"""Promises of docs/osc-protocol.md that a client builds on, each checked from the wire (or the
+stored piece) in a way that fails when the promise breaks: seeds, exactly one ending per job
+(shutdown included), /result on a live job, a track selected twice, the upload's cut at the
+piece's end, the continue limit and /tempo without --midi-out.
+
+"No more replies will come" is established by an event, never a sleep: the daemon sends from
+one socket on loopback, where a datagram is queued at the receiver when sendto returns, so a
+marker sent after the server has answered something later (or has closed) arrives after every
+earlier reply.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+import tiny_bundle
+from midigen.server.daemon import protocol as p
+from midigen.server.daemon.client import Client, Selection, bars
+from midigen.server.daemon.main import Daemon
+from midigen.server.language.midifiles import read_midi
+
+WAIT = 30.0  # seconds any one reply may take on a loaded 2-core machine
+FINAL = (p.Done, p.Cancelled, p.Failed)
+
+
+@pytest.fixture
+def serve(engine):
+    """Daemons on free loopback ports; each stopped once afterwards (a test may stop it)."""
+    started = []
+
+    def start(**kw):
+        kw.setdefault("max_bar_tokens", 40)  # a random model would ramble to 512 tokens a bar
+        started.append(Daemon(engine, port=0, **kw).start())
+        return started[-1]
+
+    yield start
+    for daemon in started:
+        if not daemon._stop.is_set():
+            daemon.stop()
+
+
+@pytest.fixture
+def client(serve):
+    """One client that said /hello to a fresh daemon, with piece 1 (prompt_bmw) uploaded."""
+    daemon = serve()
+    with Client(daemon.address) as c:
+        c.hello()
+        c.daemon = daemon
+        c.upload(1, read_midi(tiny_bundle.MIDI / "prompt_bmw.mid"))
+        yield c
+
+
+def drained(c: Client) -> None:
+    """Returns once every datagram sent to `c` before this call has been read (see above)."""
+    marker = p.Pong(protocol=-7, version="marker", model="", device="", window_bars=0,
+                    max_tracks=0, rcvbuf=0, controls="")  # fmt: skip
+    since = len(c.inbox)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(marker.encode(), ("127.0.0.1", c.port))
+    c.wait(lambda m: m == marker, WAIT, since)
+
+
+def endings(c: Client, job: int, since: int = 0) -> list[p.Message]:
+    return [m for m in c.replies(job, since) if isinstance(m, FINAL)]
+
+
+def long_job(c: Client, job: int, tracks=(1, 2, 3), piece: int = 1) -> int:
+    """A job that runs long enough to be cancelled mid-way; its first bar has arrived."""
+    since = len(c.inbox)
+    c.generate(job, piece, "infill", [Selection(t, 1, 8) for t in tracks], variations=16, seed=3)
+    c.wait(lambda m: isinstance(m, p.Bar) and m.job == job, WAIT, since)
+    return since
+
+
+def run(c: Client, job: int, seed: int) -> tuple[p.Done, dict]:
+    since = len(c.inbox)
+    c.generate(job, 1, "infill", [Selection(1, 2, 3), Selection(2, 2, 3)], variations=2,
+               seed=seed)  # fmt: skip
+    done = c.finished(job, WAIT, since)
+    assert isinstance(done, p.Done), done
+    got = bars(c.replies(job, since))
+    assert sum(len(notes) for notes in got.values()) > 0  # equal results must mean something
+    return done, got
+
+
+def test_a_fresh_seed_is_reported_and_sending_it_back_repeats_the_job(client):
+    first, first_bars = run(client, 1, seed=-1)
+    second, _ = run(client, 2, seed=-1)
+    assert 0 <= first.seed <= p.INT32 and 0 <= second.seed <= p.INT32
+    assert first.seed != second.seed  # -1 is fresh each time (a repeat: 1 in 2**31)
+    again, again_bars = run(client, 3, seed=first.seed)
+    assert again.seed == first.seed and again_bars == first_bars
+
+
+def test_seed_0_is_a_seed_not_a_request_for_a_fresh_one(client):
+    a, a_bars = run(client, 1, seed=0)
+    b, b_bars = run(client, 2, seed=0)
+    assert a.seed == b.seed == 0 and a_bars == b_bars
+
+
+def test_a_running_job_cancelled_twice_ends_once(client):
+    since = long_job(client, 1)
+    client.cancel(1)
+    client.cancel(1)
+    assert client.finished(1, WAIT, since) == p.Cancelled(job=1, reason="cancel")
+    assert client.status(1).state == "cancelled"  # its ending was sent before this answer
+    drained(client)
+    assert endings(client, 1, since) == [p.Cancelled(job=1, reason="cancel")]
+
+
+def test_a_queued_job_cancelled_twice_ends_once_and_the_second_is_refused(client):
+    since = long_job(client, 1, tracks=(1, 3))
+    client.generate(2, 1, "infill", [Selection(2, 1, 1)], seed=1)  # another track: queued
+    client.wait(lambda m: isinstance(m, p.Accepted) and m.job == 2, WAIT, since)
+    client.cancel(2)
+    client.cancel(2)
+    refused = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
+    assert (refused.request, refused.code, refused.number) == ("/midigen/cancel", "unknown_job", 2)
+    client.cancel(1)
+    client.finished(1, WAIT, since)
+    drained(client)
+    assert endings(client, 2, since) == [p.Cancelled(job=2, reason="cancel")]
+
+
+def test_shutdown_ends_every_live_job_once_with_shutdown(client):
+    """The running job and the queued ones all hear /cancelled shutdown, once each."""
+    since = long_job(client, 1, tracks=(1,))
+    client.generate(2, 1, "infill", [Selection(2, 1, 8)], seed=1)
+    client.generate(3, 1, "infill", [Selection(3, 1, 8)], seed=1)
+    for job in (2, 3):
+        client.wait(lambda m, j=job: isinstance(m, p.Accepted) and m.job == j, WAIT, since)
+    client.daemon.stop()  # returns after the worker ended and the socket closed
+    drained(client)
+    for job in (1, 2, 3):
+        assert endings(client, job, since) == [p.Cancelled(job=job, reason="shutdown")]
+
+
+def test_result_of_a_live_job_is_refused_not_finished(client):
+    since = long_job(client, 1, tracks=(1, 3))
+    client.generate(2, 1, "infill", [Selection(2, 1, 1)], seed=1)  # queued behind job 1
+    client.wait(lambda m: isinstance(m, p.Accepted) and m.job == 2, WAIT, since)
+    for job in (1, 2):  # running, queued
+        mark = len(client.inbox)
+        client.result(job)
+        r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, mark)
+        assert (r.request, r.code, r.number) == ("/midigen/result", "not_finished", job)
+    client.cancel(1)
+    client.cancel(2)
+    client.finished(1, WAIT, since)
+    assert not [m for m in client.inbox[since:] if isinstance(m, p.Done)]
+
+
+def test_a_track_selected_twice_keeps_its_first_selections_controls(client):
+    """Two bar ranges of one track: the controls are the track's, the first selection's. The
+    register is a hard rule of the grammar, and the two ranges do not meet."""
+    first = Selection(1, 2, 2, pitch_min=40, pitch_max=52)
+    second = Selection(1, 4, 4, pitch_min=80, pitch_max=90)
+    client.generate(1, 1, "infill", [first, second], variations=2, seed=2)
+    assert isinstance(client.finished(1, WAIT), p.Done)
+    pitches = [n.pitch for notes in bars(client.replies(1)).values() for n in notes]
+    assert pitches and all(40 <= x <= 52 for x in pitches), pitches
+
+
+def test_continue_adds_at_most_max_new_bars(client):
+    """Checked before /accepted: a refused job uses nothing up (bmw has 8 bars)."""
+    last = 8 + p.MAX_NEW_BARS
+    since = len(client.inbox)
+    client.generate(1, 1, "continue", [Selection(1, 9, last + 1)])
+    r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
+    assert (r.code, r.number) == ("too_large", 1) and str(p.MAX_NEW_BARS) in r.message
+    client.generate(1, 1, "continue", [Selection(1, 9, last)])  # the limit itself is accepted
+    client.wait(lambda m: isinstance(m, p.Accepted) and m.job == 1, WAIT, since)
+    client.cancel(1)
+    client.finished(1, WAIT, since)
+    assert not [m for m in client.inbox[since:] if isinstance(m, p.Refused)][1:]
+
+
+def test_tempo_without_midi_out_is_refused_midi_off(client):
+    since = len(client.inbox)
+    client.request(p.Tempo, bpm=120.0)  # a valid tempo: only the missing MIDI out refuses it
+    r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
+    assert (r.request, r.code) == ("/midigen/tempo", "midi_off")
+
+
+def upload_one_bar(c: Client, piece: int, notes: list[tuple[int, int, int, int]]) -> p.Message:
+    """A 1-bar 4/4 piece (384 ticks) with these (pitch, start, duration, velocity) notes."""
+    since = len(c.inbox)
+    c.request(p.UploadBegin, piece=piece, tracks=1, bars=1, tempo=120.0)
+    c.request(p.UploadTrack, piece=piece, track=1, program=0, drum=0, name="")
+    chunk = [dict(pitch=a, start=b, duration=d, velocity=v) for a, b, d, v in notes]
+    c.request(p.UploadNotes, piece=piece, chunk=1, track=1, notes=chunk)
+    c.request(p.UploadEnd, piece=piece, tracks=1, meters=0, chunks=1, notes=len(notes))
+    return c.wait(
+        lambda m: isinstance(m, (p.Uploaded, p.UploadMissing, p.Refused)) and
+        getattr(m, "piece", getattr(m, "number", None)) == piece, WAIT, since,
+    )  # fmt: skip
+
+
+def test_a_note_ringing_past_the_end_is_cut_there(client):
+    end = 4 * p.TICKS  # one bar of 4/4
+    assert upload_one_bar(client, 2, [(60, 0, 1000, 90), (62, 96, 96, 90)]) == p.Uploaded(
+        piece=2, notes=2
+    )
+    stored = client.daemon.pieces.piece(client.client_id, 2)
+    got = sorted((n.pitch, n.start, n.start + n.duration) for n in stored.tracks[0].notes)
+    assert got == [(60, 0.0, end / p.TICKS), (62, 1.0, 2.0)]
+
+
+@pytest.mark.parametrize("start", [4 * 96, 4 * 96 + 1, 10_000])
+def test_a_note_starting_at_or_after_the_end_is_refused_and_the_upload_dropped(client, start):
+    r = upload_one_bar(client, 2, [(60, 0, 96, 90), (64, start, 10, 90)])
+    assert isinstance(r, p.Refused), r
+    assert (r.request, r.code, r.number) == ("/midigen/upload/end", "bad_message", 2)
+    since = len(client.inbox)
+    client.generate(1, 2, "infill", [Selection(1, 1, 1)])
+    r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
+    assert (r.code, r.number) == ("no_upload", 1)
