@@ -1,0 +1,98 @@
+"""The README's promise for `midigen infill | continue | loop` on bad input: one `midigen: error:`
+line before the model loads, exit 2, and nothing written: no `out.mid`, no `out-1.mid` ...
+`out-K.mid` of several variations, no piano roll.
+
+Run without -q, so that a check made after the model loaded shows as a second line (the engine
+says which provider it runs on), and with --variations 2 and --plot, so that every file the
+command could write is one it must not have written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import tiny_bundle
+from midigen.server.language.midifiles import write_midi
+from midigen.server.language.piece import Note, Piece, TimeSignature, Track
+from midigen.server.tools.cli import main
+
+BMW = tiny_bundle.MIDI / "prompt_bmw.mid"  # 8 bars: 1 bass, 2 solo, 3 drums
+
+
+def odd_meter(folder: Path) -> Path:
+    """One bar of 17/16: a meter the language has no token for, so it cannot be written."""
+    path = folder / "odd.mid"
+    write_midi(Piece([Track(0, False, "p", [Note(0, 60, 1)])], [(0.0, TimeSignature(17, 16))]),
+               path)  # fmt: skip
+    return path
+
+
+def two_stringses(folder: Path) -> Path:
+    path = folder / "strings.mid"
+    tracks = [Track(48, False, "Strings", [Note(i, 60 + i, 1)]) for i in range(2)]
+    write_midi(Piece(tracks), path)
+    return path
+
+
+def unreadable(folder: Path) -> Path:
+    path = folder / "bad.mid"
+    path.write_bytes(b"MThd but not really a MIDI file")
+    return path
+
+
+BAD = {  # name: (input file maker or None for BMW, arguments, what the line must name)
+    "unreadable file": (unreadable, ["--track", "1", "--bars", "1"], "bad.mid"),
+    "bars past the end": (None, ["--track", "2", "--bars", "7-9"], "past the end"),
+    "bar 0": (None, ["--track", "2", "--bars", "0-2"], "bars count from 1"),
+    "unknown track": (None, ["--track", "5", "--bars", "1-2"], "no track 5"),
+    "unknown name": (None, ["--track", "Piano", "--bars", "1-2"], "no track named"),
+    "ambiguous name": (two_stringses, ["--track", "strings", "--bars", "1"], "tracks 1, 2"),
+    "density": (None, ["--track", "1", "--bars", "1-2", "--density", "11"], "density"),
+    "poly": (None, ["--track", "1", "--bars", "1-2", "--poly-max", "0"], "poly-max"),
+    "register": (
+        None,
+        ["--track", "1", "--bars", "1", "--pitch-min", "70", "--pitch-max", "60"],
+        "pitch",
+    ),  # fmt: skip
+    "temperature": (None, ["--track", "1", "--bars", "1-2", "--temperature", "-1"], "temperature"),
+    "variations": (None, ["--track", "1", "--bars", "1-2", "--variations", "17"], "variations"),
+    "no meter token": (odd_meter, ["--track", "1", "--bars", "1"], "17/16"),
+    "plot type": (None, ["--track", "1", "--bars", "1", "--plot", "{out}/roll.xyz"], "roll.xyz"),
+    "missing folder": (None, ["--track", "1", "--bars", "1", "-o", "{out}/none/x.mid"], "none"),
+}
+assert BAD  # an empty table would pass on nothing
+
+
+def tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, bundle, tmp_path, capsys):
+    make, args, names = BAD[case]
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    out.mkdir()
+    source = make(inputs) if make else BMW
+    argv = ["infill", str(source), "--model", str(bundle), "--threads", "1"]
+    argv += ["--variations", "2", "-o", f"{out}/song.mid", "--plot", f"{out}/song.png"]
+    argv += [a.format(out=out) for a in args]  # a later -o / --plot / --variations wins
+    before = tree(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("midigen: error: ") and captured.err.count("\n") == 1, (
+        captured.err
+    )
+    assert names in captured.err
+    assert tree(tmp_path) == before  # not out.mid, not song-1.mid / song-2.mid, no png
+
+
+def test_good_input_writes_every_variation_and_only_them(bundle, tmp_path, capsys):
+    """The counterpart, so that the table above cannot pass by writing nothing ever."""
+    argv = ["infill", str(BMW), "--model", str(bundle), "--threads", "1", "-q", "--seed", "1"]
+    argv += ["--track", "1", "--bars", "2", "--variations", "2", "--max-bar-tokens", "40"]
+    assert main(argv + ["-o", str(tmp_path / "song.mid")]) == 0, capsys.readouterr().err
+    assert tree(tmp_path) == ["song-1.mid", "song-2.mid"]
