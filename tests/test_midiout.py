@@ -159,6 +159,15 @@ def test_jitter_against_the_clock_for_benchmarks(rig, capsys):
     run(daw, [(0, [STOP])])
     notes = [Note(q / 2, 60 + q % 12, 0.25) for q in range(8)]
     player.play(build_loop("a", 1, 1, 0.0, 4.0, [(0, False, notes)]))
+    spent, process = [], player.process
+
+    def timed(*args):
+        t = time.perf_counter()
+        out = process(*args)
+        spent.append(time.perf_counter() - t)
+        return out
+
+    player.process = timed  # the player's share of each JACK period
     run(daw, clock_script([START], 4 * 96, 500, tick=500))
     ticks = [f for f, m in daw.sent if m == [CLOCK]]
     ons = note_ons(recorder.take())
@@ -168,7 +177,9 @@ def test_jitter_against_the_clock_for_benchmarks(rig, capsys):
     with capsys.disabled():
         print(
             f"\nclock-synced onsets after their tick, frames at {RATE} Hz: median "
-            f"{statistics.median(late)}, max {max(late)} (period {PERIOD})"
+            f"{statistics.median(late)}, max {max(late)} (period {PERIOD}); the player's time "
+            f"in a period: median {statistics.median(spent) * 1e6:.0f} us, max "
+            f"{max(spent) * 1e6:.0f} us of {PERIOD / RATE * 1e6:.0f}"
         )
 
 

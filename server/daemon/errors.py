@@ -20,7 +20,7 @@ class ErrorCode(str, Enum):
     queue_full = "the client's or the server's queue is full; nothing was queued"
     invalid_request = "the request cannot be generated on this piece (see the text)"
     not_finished = "/result or /play for a job (or variation) that is still live"
-    midi_off = "/play, /stop or /tempo to a server started without --midi-out"
+    midi_off = "/play, /stop, /tempo or /channels to a server started without --midi-out"
     internal = "a server bug (logged); the server keeps running"
 
 
