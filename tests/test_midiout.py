@@ -6,8 +6,12 @@ belongs to (jackdaw.py). The rules themselves are tested without JACK in test_mi
 
 from __future__ import annotations
 
+import select
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from jackdaw import PERIOD, RATE, Daw, Recorder, jack_server, wait_until
@@ -37,6 +41,7 @@ from midigen.server.language.piece import Note
 jack = pytest.importorskip("jack", reason="python JACK-Client (pip install JACK-Client)")
 PORT = "midigen-test"
 TICK = 1000  # frames per clock: 120 bpm at 48 kHz
+SERVER = Path(sys.executable).parent / "midigen-server"
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +157,24 @@ def test_free_running_notes_sit_on_exact_frames_and_swap_at_the_boundary(rig):
     assert drums == {9}
 
 
+def test_play_waits_for_a_stopped_daw_stop_unloads_and_a_silent_daw_lets_it_free_run(rig):
+    player, daw, recorder, _ = rig
+    loop = build_loop("a", 1, 1, 0.0, 1.0, [(0, False, [Note(0, 60, 0.5)])])
+    run(daw, [(0, [STOP])])
+    assert player.play(loop) == "on start"  # the DAW is there, stopped: no sound, no /playing
+    time.sleep(0.1)
+    assert not note_ons(recorder.take())
+    player.stop()
+    run(daw, clock_script([START], 48))  # the DAW starts after /stop: the loop is gone
+    assert not note_ons(recorder.take())
+    time.sleep(0.6)  # the DAW has been silent past the sync timeout
+    assert player.play(loop, tempo=240.0) == "now"
+    assert wait_until(lambda: len(note_ons(recorder.take())) >= 2, 5), "free-running sounds"
+    player.stop()
+    time.sleep(0.05)
+    paired(recorder.take())
+
+
 def test_jitter_against_the_clock_for_benchmarks(rig, capsys):
     """The figures in BENCHMARKS.md: onset frame minus its tick's frame, 4 loops at 240 bpm
     (a clock every 500 frames, not on a period boundary)."""
@@ -198,6 +221,7 @@ def test_the_daemon_plays_answers_playing_when_it_sounds_and_stops_on_bye(server
             assert isinstance(c.finished(1, 30), p.Done)
             got = bars(c.replies(1))
             time.sleep(0.6)  # no DAW: free-running
+            c.request(p.Channels, channels=[dict(track=1, channel=5)])
             c.request(p.Tempo, bpm=400.0)  # a quarter is 0.15 s, the 1-bar loop 0.6 s
             c.request(p.Play, job=1, variation=0)  # cycles through both variations
             c.wait(lambda m: m == p.Playing(job=1, variation=1), 10)
@@ -216,4 +240,28 @@ def test_the_daemon_plays_answers_playing_when_it_sounds_and_stops_on_bye(server
     assert playing[:3] in ([1, 2, 1], [2, 1, 2]), "the newest finished first, then the cycle"
     first = sorted(n.pitch for n in got[(playing[0], 1, 1)])
     assert sorted(pitch for _, pitch in ons[: len(first)]) == first
+    channels = {m[0] & 0x0F for _, m in events if m[0] & 0xF0 == NOTE_ON}
+    assert channels == {4}, "/channels put track 1 on channel 5"
     paired(events)
+
+
+def test_midigen_server_serves_both_ports_on_one_jack_client(server, bundle):
+    proc = subprocess.Popen(
+        [str(SERVER), "--port", "0", "--device", "cpu", "--model", str(bundle),
+         "--midi-out", "e2e", "--midi-backend", "jack"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        line = proc.stdout.readline() if ready else ""
+        assert line.rstrip().endswith("MIDI out 'e2e' (JACK)"), (line, proc.stderr.read())
+        probe = jack.Client("probe", no_start_server=True)
+        try:
+            names = {port.name for port in probe.get_ports("e2e", is_midi=True)}
+        finally:
+            probe.close()
+        assert len(names) == 2 and len({n.split(":")[0] for n in names}) == 1, names
+        assert {n.split(":", 1)[1] for n in names} == {"e2e", "e2e sync"}
+    finally:
+        proc.terminate()
+        assert proc.wait(20) == 0
