@@ -224,8 +224,13 @@ def test_the_daemon_plays_answers_playing_when_it_sounds_and_stops_on_bye(server
             c.request(p.Channels, channels=[dict(track=1, channel=5)])
             c.request(p.Tempo, bpm=400.0)  # a quarter is 0.15 s, the 1-bar loop 0.6 s
             c.request(p.Play, job=1, variation=0)  # cycles through both variations
+            with Client(daemon.address) as other:
+                other.hello()
+                other.request(p.Tempo, bpm=20.0)  # its own tempo: the playing loop keeps 400
+                other.ping()
             c.wait(lambda m: m == p.Playing(job=1, variation=1), 10)
             c.wait(lambda m: m == p.Playing(job=1, variation=2), 10)
+            assert abs(player.tempo - 400.0) < 1e-9
             time.sleep(0.7)  # one more loop
             playing = [m.variation for m in c.inbox if isinstance(m, p.Playing)]
             c.request(p.Bye)
