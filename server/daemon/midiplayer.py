@@ -127,8 +127,9 @@ class Player:
         with self._lock:
             if self.pending is not None and self.pending[0].owner == owner:
                 self.pending = None
-            if self.loop is not None and self.loop.owner == owner:
-                self.stop()
+            mine = self.loop is not None and self.loop.owner == owner
+        if mine:  # outside the lock: stop wakes the backend, whose thread takes it
+            self.stop()
 
     def close(self) -> None:
         self._notices.put(None)
