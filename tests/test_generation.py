@@ -138,8 +138,8 @@ def test_continue_adds_exactly_the_new_bars(engine, bmw):
     out = done.pieces[0]
     assert len(out.bars()) == 12 and out.end >= 48.0
     assert not [n for n in out.tracks[1].notes if n.start >= 32.0]  # the solo stays silent
-    first = [e.bar for e in bars]
-    assert first == sorted(first) or len(first) == 8  # bars of a step come in order per track
+    for track in (0, 2):  # each track's new bars arrive in order, each once
+        assert [e.bar for e in bars if e.track == track] == [8, 9, 10, 11]
 
 
 def test_loop_fills_the_range_and_leads_back(engine, bmw):
@@ -208,7 +208,8 @@ def test_empty_bars_are_resampled_with_more_temperature(engine, bmw, monkeypatch
 def test_velocity_off_takes_the_tracks_context_velocity(engine, bmw):
     bars, done, _ = run(engine, bmw, mode="infill", selection=[Selection(0, 6, 7)], velocity=False)
     outside = [n.velocity for n in bmw.tracks[0].notes if n.start < 24.0]
-    assert {n.velocity for e in bars for n in e.notes} <= {round(sum(outside) / len(outside))}
+    written = {n.velocity for e in bars for n in e.notes}
+    assert written == {round(sum(outside) / len(outside))}  # not empty: a subset of nothing holds
 
 
 def test_bad_requests(engine, bmw):
