@@ -183,7 +183,16 @@ def test_a_clock_that_stops_without_stop_hands_over_to_free_running(player, monk
     assert player.source == "free" and player.tempo == pytest.approx(250, rel=0.01)
     ons = [(t - daw.t, m[1]) for t, m in out if m[0] & 0xF0 == NOTE_ON]
     assert [pitch for _, pitch in ons] == [62]
-    assert ons[0][0] == pytest.approx(0.12, abs=1e-6), "12 clocks on, at the DAW's tempo"
+    assert ons[0][0] == pytest.approx(0.13, abs=1e-6), "the 24th clock, had the DAW gone on"
+
+
+def test_a_tempo_change_while_free_running_goes_on_from_the_same_position(player):
+    player.play(loop_of([(q, 60 + q) for q in range(4)]), tempo=240.0)
+    first = player.process(0.0, 0.5)  # quarters 0 and 1, 0.25 s apart
+    player.set_tempo(120.0)
+    then = player.process(0.5, 1.5)  # quarters 2 and 3, 0.5 s apart
+    ons = [(t, m[1]) for t, m in first + then if m[0] & 0xF0 == NOTE_ON]
+    assert ons == [(0.0, 60), (0.25, 61), (0.5, 62), (1.0, 63)]
 
 
 def test_every_finished_variation_cycles_and_a_number_holds_one():

@@ -85,7 +85,7 @@ class Player:
         (free-running, or the DAW runs), or "on start" (the DAW is there but stopped)."""
         with self._lock:
             if tempo is not None:
-                self.tempo = tempo
+                self._retempo(tempo)
             if self.sounding:
                 self.pending = (loop, follow)
                 return "next boundary"
@@ -102,10 +102,14 @@ class Player:
     def set_tempo(self, bpm: float) -> None:
         """The free-running tempo, from the next window on (the DAW's clock ignores it)."""
         with self._lock:
-            self.tempo = bpm
-            if self.source == "free" and self._free is not None and self._free[0] is not None:
-                self._free = [None, self.position]
+            self._retempo(bpm)
         self.wake()
+
+    def _retempo(self, bpm: float) -> None:
+        """Free-running, the next window goes on from where the last ended, at `bpm`."""
+        if bpm != self.tempo and self.source == "free" and self._free[0] is not None:
+            self._free = [None, self.position]
+        self.tempo = bpm
 
     def stop(self) -> None:
         """Unload: release every sounding note, all-notes-off on every channel; nothing plays
@@ -214,11 +218,13 @@ class Player:
         self._cycle = None
 
     def _lose_daw(self, t: float) -> None:
-        """The DAW's clock stopped without a Stop: go on free-running from its position."""
+        """The DAW's clock stopped without a Stop: free-run as if it had gone on ticking at its
+        last tempo (the notes of the timeout itself are not sent late)."""
         if self.tick_s:
             self.tempo = min(max(60.0 / (24.0 * self.tick_s), 20.0), 400.0)
         self.daw_running = False
-        self.source, self._free = "free", [t, self.next_tick / 24.0]
+        t0 = t if self._last_tick is None else self._last_tick + 60.0 / self.tempo / 24.0
+        self.source, self._free = "free", [t0, self.next_tick / 24.0]
         log.info("the DAW's MIDI clock stopped: free-running at %.1f bpm", self.tempo)
 
     # -- scheduling ---------------------------------------------------------------------------
