@@ -129,6 +129,7 @@ def test_controls_report_counts_every_request_and_no_hard_limit_is_exceeded(resu
             assert r["measured"][2] in (None, *range(1, r["level"] + 1))
     limits = report["poly_max"]
     assert limits["requests"] == len(adherence.POLY_LIMITS) and limits["violations"] == 0
+    assert set(limits["limits"]) == {str(k) for k in adherence.POLY_LIMITS}  # not all() of none
     assert all(v["violations"] == 0 == v["violating_ticks"] for v in limits["limits"].values())
     hard = report["hard_limits"]
     assert hard["poly_violations"] == hard["duration_violations"] == hard["misplaced_notes"] == 0
