@@ -1,6 +1,7 @@
 """Fixtures shared by the engine, generation, CLI and daemon tests."""
 
 import pytest
+from strictskips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 
 import tiny_bundle
 from midigen.server.engine.session import Engine
