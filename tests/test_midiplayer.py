@@ -8,6 +8,8 @@ import time
 from types import SimpleNamespace as NS
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from midigen.server.daemon import midiplayer
 from midigen.server.daemon.midiloop import (
@@ -236,3 +238,63 @@ def test_channels_are_stable_documented_and_never_wrap():
         "a", 1, 1, 0.0, 4.0, [(2, False, notes)], channel_map([True] + [False] * 2)
     )
     assert only_third.events[0][2][0] == NOTE_ON | 1, "a track keeps its channel in any job"
+
+
+TRANSPORT_OPS = st.one_of(
+    st.just(("clock",)),
+    st.just(("start",)),
+    st.just(("continue",)),
+    st.just(("stop",)),
+    st.tuples(st.just("spp"), st.integers(0, 80)),
+    st.just(("play",)),
+    st.just(("halt",)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ops=st.lists(st.one_of(st.just(("clock",)), TRANSPORT_OPS), max_size=300),
+    onsets=st.lists(st.integers(0, 47), min_size=1, max_size=8),
+    first_bar=st.integers(0, 3),
+)
+def test_any_transport_sequence_keeps_notes_on_their_ticks_and_none_hanging(ops, onsets, first_bar):
+    """Whatever the DAW and the clients do, each note-on leaves on a clock whose song
+    position is one of the loop's onsets (in the loop's own phase), and after /stop nothing
+    sounds."""
+    length = 2.0
+    loop = loop_of([(o / 24, 60 + o % 12) for o in onsets], start=first_bar * length, length=length)
+    ons_at = {round(o % 48) for o in onsets}
+    player = Player()
+    daw = Daw(player)
+    daw.send(STOP)
+    try:
+        for op in ops:
+            if op[0] == "clock":
+                tick = player.next_tick
+                before = len(daw.ons)
+                daw.send(CLOCK)
+                if len(daw.ons) > before:
+                    assert round((tick - first_bar * 48) % 48) in ons_at, (tick, daw.ons[before:])
+            elif op[0] == "spp":
+                daw.send(SONG_POSITION, op[1], 0)
+            elif op[0] in ("start", "continue", "stop"):
+                daw.send({"start": START, "continue": CONTINUE, "stop": STOP}[op[0]])
+            elif op[0] == "play":
+                player.play(loop)
+            else:
+                player.stop()
+        player.stop()
+        daw._keep(player.process(daw.t, daw.t))
+        sounding = set()
+        for msg in daw.all:
+            key = (msg[0] & 0x0F, msg[1])
+            if msg[0] & 0xF0 == NOTE_ON:
+                assert key not in sounding, "a note-on while the same note sounds"
+                sounding.add(key)
+            elif msg[0] & 0xF0 == 0x80:
+                sounding.discard(key)
+            elif msg[0] & 0xF0 == CONTROL and msg[1] == ALL_NOTES_OFF:
+                sounding = {k for k in sounding if k[0] != key[0]}
+        assert not sounding
+    finally:
+        player.close()
