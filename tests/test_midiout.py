@@ -180,6 +180,33 @@ def test_play_waits_for_a_stopped_daw_stop_unloads_and_a_silent_daw_lets_it_free
     paired(recorder.take())
 
 
+def test_stop_while_the_daw_plays_then_play_joins_on_its_ticks_in_the_loops_phase(rig):
+    player, daw, recorder, _ = rig
+    # bars 2-3 of 4/4 (song quarters 4-12), a note on every quarter: quarter q plays 60 + q
+    notes = [Note(q, 60 + q, 0.5) for q in range(4, 12)]
+    loop = build_loop("a", 1, 1, 4.0, 8.0, [(0, False, notes)])
+    run(daw, [(0, [STOP])])
+    player.play(loop)
+    daw.send(clock_script([START], 16 * 24, 500, tick=500))  # 16 quarters, 0.25 s each
+    assert wait_until(lambda: len(note_ons(recorder.take())) >= 2, 10)
+    player.stop()
+    stopped = len(recorder.take())
+    time.sleep(0.6)
+    assert not note_ons(recorder.take()[stopped:]), "/stop silences while the DAW plays"
+    player.play(loop)  # the DAW still runs: joins on its next ticks, not at its next Start
+    assert wait_until(daw.done, 30)
+    time.sleep(0.05)
+    ticks = [f for f, m in daw.sent if m == [CLOCK]]
+    ons = note_ons(recorder.take()[stopped:])
+    assert ons, "/play while the DAW plays sounds at once"
+    for frame, pitch in ons:
+        tick = max(i for i, f in enumerate(ticks) if f <= frame)
+        assert frame - ticks[tick] <= PERIOD and tick % 24 == 0, (tick, frame - ticks[tick])
+        quarter = tick // 24
+        assert pitch == 60 + 4 + (quarter - 4) % 8, "in phase with the loop's own first bar"
+    paired(recorder.take())
+
+
 def test_jitter_against_the_clock_for_benchmarks(rig, capsys):
     """The figures in BENCHMARKS.md: onset frame minus its tick's frame, 4 loops at 240 bpm
     (a clock every 500 frames, not on a period boundary)."""
