@@ -17,7 +17,7 @@ import pytest
 import tiny_bundle
 from midigen.server.daemon import oscwire, stress
 from midigen.server.daemon import protocol as p
-from midigen.server.daemon.client import Client, Selection
+from midigen.server.daemon.client import Client, Pacing, Selection
 from midigen.server.daemon.main import Daemon
 from midigen.server.daemon.oscserver import OscServer
 from midigen.server.language.midifiles import read_midi
@@ -276,3 +276,33 @@ def test_no_message_makes_the_server_open_a_path(serve):
         time.sleep(0.5)
         assert c.ping().protocol == p.PROTOCOL_VERSION
     assert opened == []
+
+
+def test_a_slow_handler_loses_no_datagrams(serve):
+    """While one message takes 0.5 s to handle (a big /generate being planned), hundreds more
+    arrive at the pacing rule's rate: they wait in the server's queue instead of overflowing
+    the kernel's buffer (with one thread reading and handling, most were lost)."""
+    daemon = serve()
+    # as on a machine whose net.core.rmem_max is the usual 208 KB (this one may allow more)
+    daemon.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    real = daemon.server.handler
+    stalled = []
+
+    def slow_first(sender, message):
+        if message.address == p.Status.address and not stalled:
+            stalled.append(True)
+            time.sleep(0.5)
+        real(sender, message)
+
+    daemon.server.handler = slow_first
+    with Client(daemon.address) as c:
+        c.hello()
+        pace = Pacing()
+        for job in range(1, 3001):
+            pace.step()
+            c.request(p.Status, job=job)
+        deadline = time.monotonic() + WAIT
+        while len([m for m in c.inbox if isinstance(m, p.State)]) < 3000:
+            assert time.monotonic() < deadline, len(c.inbox)
+            time.sleep(0.05)
+    assert daemon.server.counts["overflow"] == 0

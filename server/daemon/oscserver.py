@@ -1,10 +1,11 @@
 """The UDP side: one socket, an allow-list, our strict decoder, and the reply sender.
 
-One network thread reads datagrams in arrival order (which keeps each upload's order), drops
-senders outside the allow-list, decodes with oscwire (bounded: no library parser ever sees
-client bytes, no address pattern is ever expanded) and hands each message to the handler.
-Handlers only validate and queue, so the loop never waits for the model. Replies leave from
-the same socket, so a client sees them come from the port it sends to.
+One thread reads datagrams as they arrive, drops senders outside the allow-list and queues the
+rest; a second thread takes them in arrival order (which keeps each upload's order), decodes
+with oscwire (bounded: no library parser ever sees client bytes, no address pattern is ever
+expanded) and hands each message to the handler. Handlers only validate and queue jobs, so
+neither waits for the model, and a slow handler delays replies without losing datagrams.
+Replies leave from the same socket, so a client sees them come from the port it sends to.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import queue
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -34,6 +36,8 @@ LOOPBACK: tuple[Network, ...] = (
 class OscServer:
     """Binds at once (so "port in use" is reported before a model loads); `serve_in_thread`
     starts reading once `handler` is set."""
+
+    PENDING = 4096  # datagrams read but not yet handled (at most 32 MB at 8 KB each)
 
     def __init__(
         self,
@@ -61,10 +65,13 @@ class OscServer:
         self.on_unreachable: Callable[[Address], None] | None = None
         self.logs = LogLimiter(log)
         self.counts = {
-            "datagrams": 0, "refused_hosts": 0, "malformed": 0, "sent": 0, "unreachable": 0
+            "datagrams": 0, "refused_hosts": 0, "malformed": 0, "sent": 0, "unreachable": 0,
+            "overflow": 0,
         }  # fmt: skip
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._handling: threading.Thread | None = None
+        self._pending: queue.Queue = queue.Queue(self.PENDING)
         self._send_lock = threading.Lock()
 
     # -- receiving --------------------------------------------------------------------------
@@ -81,8 +88,7 @@ class OscServer:
         """Decode one datagram and dispatch its messages; never raises."""
         self.counts["datagrams"] += 1
         if not self.allowed(sender[0]):
-            self.counts["refused_hosts"] += 1
-            self.logs.warning("refused", "refused %s: not in --allow", sender[0])
+            self._refuse_host(sender[0])
             return
         try:
             messages = oscwire.decode(data)
@@ -97,7 +103,15 @@ class OscServer:
                 where = f"{sender[0]}:{sender[1]}"
                 self.logs.exception("handler", "from %s: %s failed", where, message.address)
 
+    def _refuse_host(self, host: str) -> None:
+        self.counts["refused_hosts"] += 1
+        self.logs.warning("refused", "refused %s: not in --allow", host)
+
     def serve_forever(self) -> None:
+        """Read datagrams into the pending queue as fast as they come; another thread handles
+        them in order. A handler that takes a while (planning a big /generate) then delays
+        replies but loses nothing: the kernel's buffer (Linux caps it near 416 KB) is emptied
+        into ours (PENDING datagrams, at most 8 KB each) instead of overflowing."""
         while not self._stop.is_set():
             try:
                 data, sender = self.socket.recvfrom(65536)
@@ -106,20 +120,40 @@ class OscServer:
                 continue
             except OSError as e:  # an ICMP error for an earlier reply surfaces here
                 if self._stop.is_set() or e.errno == errno.EBADF:
-                    return
+                    break
                 self._drain_errors()
                 continue
-            self.handle_datagram(data, sender[:2])
+            if not self.allowed(sender[0]):  # before queueing: a flood from outside costs nothing
+                self._refuse_host(sender[0])
+                continue
+            try:
+                self._pending.put_nowait((data, sender[:2]))
+            except queue.Full:
+                self.counts["overflow"] += 1
+                self.logs.warning("overflow", "%d datagrams wait: one dropped", self.PENDING)
+        self._pending.put(None)  # wakes the handling thread to stop
+
+    def _handle_pending(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item is None:
+                return
+            self.handle_datagram(*item)
 
     def serve_in_thread(self) -> threading.Thread:
+        self._handling = threading.Thread(
+            target=self._handle_pending, name="midigen-handle", daemon=True
+        )
+        self._handling.start()
         self._thread = threading.Thread(target=self.serve_forever, name="midigen-osc", daemon=True)
         self._thread.start()
         return self._thread
 
     def shutdown(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        for thread in (self._thread, self._handling):
+            if thread is not None:
+                thread.join(5)
 
     def server_close(self) -> None:
         self.socket.close()
