@@ -154,13 +154,16 @@ def test_result_of_a_live_job_is_refused_not_finished(client):
 
 def test_a_track_selected_twice_keeps_its_first_selections_controls(client):
     """Two bar ranges of one track: the controls are the track's, the first selection's. The
-    register is a hard rule of the grammar, and the two ranges do not meet."""
-    first = Selection(1, 2, 2, pitch_min=40, pitch_max=52)
-    second = Selection(1, 4, 4, pitch_min=80, pitch_max=90)
+    register and the longest duration class are hard rules of the grammar, and the two
+    selections' values do not meet: notes within 40-52, none an 8th or longer (class 1 is
+    a 16th, docs/language.md), in both ranges."""
+    first = Selection(1, 2, 2, dur_max=1, pitch_min=40, pitch_max=52)
+    second = Selection(1, 4, 4, dur_min=4, dur_max=5, pitch_min=80, pitch_max=90)
     client.generate(1, 1, "infill", [first, second], variations=2, seed=2)
     assert isinstance(client.finished(1, WAIT), p.Done)
-    pitches = [n.pitch for notes in bars(client.replies(1)).values() for n in notes]
-    assert pitches and all(40 <= x <= 52 for x in pitches), pitches
+    notes = [n for notes in bars(client.replies(1)).values() for n in notes]
+    assert notes and all(40 <= n.pitch <= 52 for n in notes), notes
+    assert all(n.duration < 0.5 for n in notes), notes  # in quarters
 
 
 def test_continue_adds_at_most_max_new_bars(client):
