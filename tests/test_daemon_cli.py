@@ -140,7 +140,8 @@ def parse(line):
 def test_help_lists_every_flag():
     result = server("--help")
     assert result.returncode == 0
-    for flag in ("--port", "--host", "--model", "--device", "--allow", "--log-level"):
+    for flag in ("--port", "--host", "--model", "--device", "--allow", "--log-level",
+                 "--max-refusals"):  # fmt: skip
         assert flag in result.stdout
 
 

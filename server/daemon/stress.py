@@ -1,6 +1,6 @@
 """The hardening run: fuzz, load and amplification against a running midigen-server, with the
 figures docs/reliability.md records. The tests run a reduced form in-process; the full run
-starts its own server on the default model and measures that process:
+starts its own server (on a free port) on the default model and measures that process:
 
     python -m midigen.server.daemon.stress --fuzz 100000 --clients 16 --jobs 50
 
@@ -176,18 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=50, help="jobs per client")
     parser.add_argument("--model", help="bundle folder (default: the embedded model)")
     parser.add_argument("--midi", help="piece to upload (default: a test prompt)")
-    parser.add_argument("--port", type=int, default=9310)
     args = parser.parse_args(argv)
     root = Path(__file__).resolve().parents[2]
     midi = Path(args.midi or root.parent / "shared" / "midi" / "prompt_bmw.mid")
-    server_cmd = [sys.executable, "-m", "midigen.server.daemon.main", "--port", str(args.port)]
+    server_cmd = [sys.executable, "-m", "midigen.server.daemon.main", "--port", "0"]
     server_cmd += ["--log-level", "warning", "--max-refusals", "1000000"]  # see every answer
     server_cmd += ["--model", args.model] if args.model else []
     log = open(f"/tmp/midigen-stress-{os.getpid()}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        proc.stdout.readline()  # the startup line: serving
-        address = ("127.0.0.1", args.port)
+        line = proc.stdout.readline()  # "midigen-server ...: ... on udp 127.0.0.1:PORT"
+        if not line.startswith("midigen-server "):
+            raise SystemExit(f"the server did not start: {Path(log.name).read_text()}")
+        address = ("127.0.0.1", int(line.rsplit(":", 1)[1]))
         piece = read_midi(midi)
         report = {"fuzz": fuzz(address, args.fuzz, rss=lambda: rss_of(proc.pid))}
         report["load"] = load(address, piece, args.clients, args.jobs)
