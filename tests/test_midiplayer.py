@@ -298,3 +298,16 @@ def test_any_transport_sequence_keeps_notes_on_their_ticks_and_none_hanging(ops,
         assert not sounding
     finally:
         player.close()
+
+
+def test_a_loop_needing_a_16th_melodic_channel_is_refused_until_the_client_maps_it():
+    book = LoopBook()
+    piece = NS(tracks=[NS(is_drum=False) for _ in range(17)])
+    request = NS(mode="loop", selection=[NS(first_bar=1, last_bar=1)])
+    notes = [Note(0, 60, 1)]
+    book.add_bar("a", 1, piece, request, NS(variation=0, track=16, start=0.0, end=4.0, notes=notes))
+    with pytest.raises(ChannelError, match="track 17 has no MIDI channel"):
+        book.get("a", 1, 1)
+    book.set_channels("a", {16: 3})  # the client's /channels: track 17 on channel 4
+    assert book.get("a", 1, 1).events[0][2][0] == NOTE_ON | 3
+    assert book.get("b", 1, 1) is None, "another client's loops are its own"
