@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 # The UDP port `make serve` listens on: make serve PORT=9100
 PORT ?= 9000
 
-.PHONY: serve test lint bench install-runtime install-test install-peers clean
+.PHONY: serve test lint bench mutation install-runtime install-test install-peers clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ lint: $(PY)
 
 bench: install-test
 	$(VENV)/bin/midigen-bench --json bench.json
+
+# Mutation testing of the core modules with cosmic-ray, in a scratch copy (mutation/run.py);
+# not in CI (every mutant takes hours on 2 cores): make mutation ARGS="--sample 10"
+mutation: install-test
+	$(PY) mutation/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
