@@ -9,8 +9,8 @@
 - ALSA, CoreMIDI (python-rtmidi): a virtual output `NAME` and input `NAME sync`. The clock
   arrives on rtmidi's callback thread and the notes of that tick are sent from it at once;
   free-running, a thread sleeps until the next note is due. Latency: the OS's MIDI latency
-  plus the callback's (well under a millisecond on an idle machine), jitter the thread
-  scheduler's.
+  plus the callback's, jitter the thread scheduler's (not measured: no ALSA sequencer where
+  this was built).
 - Windows (WinMM has no virtual ports): an existing output whose name contains `NAME` (a
   loopMIDI port), free-running only.
 
