@@ -220,3 +220,40 @@ def test_a_note_starting_at_or_after_the_end_is_refused_and_the_upload_dropped(c
     client.generate(1, 2, "infill", [Selection(1, 1, 1)])
     r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
     assert (r.code, r.number) == ("no_upload", 1)
+
+
+def test_a_piece_holds_at_most_max_notes_and_a_resent_chunk_counts_once():
+    from midigen.server.daemon.errors import Refusal
+    from midigen.server.daemon.uploads import Pieces
+
+    pieces = Pieces(stored_notes=10 * p.MAX_NOTES)
+    pieces.begin("a", p.UploadBegin(token=1, piece=1, tracks=1, bars=8, tempo=120.0))
+    note = p.NoteArgs(pitch=60, start=0, duration=96, velocity=90)
+    sizes = [60] * (p.MAX_NOTES // 60) + ([p.MAX_NOTES % 60] if p.MAX_NOTES % 60 else [])
+
+    def chunk(number: int, count: int) -> p.UploadNotes:
+        return p.UploadNotes(token=1, piece=1, chunk=number, track=1, notes=[note] * count)
+
+    for number, size in enumerate(sizes, 1):
+        pieces.add_notes("a", chunk(number, size))
+    pieces.add_notes("a", chunk(1, 60))  # resent: replaces chunk 1, no growth
+    assert pieces.stored == p.MAX_NOTES
+    with pytest.raises(Refusal) as refused:
+        pieces.add_notes("a", chunk(len(sizes) + 1, 1))
+    assert refused.value.code.name == "too_large" and str(p.MAX_NOTES) in str(refused.value)
+    assert pieces.stored == p.MAX_NOTES  # the refused chunk stored nothing
+
+
+def test_open_uploads_are_never_evicted_for_room_a_new_one_is_too_large():
+    from midigen.server.daemon.errors import Refusal
+    from midigen.server.daemon.uploads import Pieces
+
+    pieces = Pieces(stored_notes=100)
+    note = p.NoteArgs(pitch=60, start=0, duration=96, velocity=90)
+    for client in ("a", "b"):
+        pieces.begin(client, p.UploadBegin(token=1, piece=1, tracks=1, bars=8, tempo=120.0))
+    pieces.add_notes("a", p.UploadNotes(token=1, piece=1, chunk=1, track=1, notes=[note] * 60))
+    with pytest.raises(Refusal) as refused:
+        pieces.add_notes("b", p.UploadNotes(token=1, piece=1, chunk=1, track=1, notes=[note] * 60))
+    assert refused.value.code.name == "too_large"
+    assert pieces.stored == 60  # a's open upload is intact
