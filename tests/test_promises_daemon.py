@@ -257,3 +257,12 @@ def test_open_uploads_are_never_evicted_for_room_a_new_one_is_too_large():
         pieces.add_notes("b", p.UploadNotes(token=1, piece=1, chunk=1, track=1, notes=[note] * 60))
     assert refused.value.code.name == "too_large"
     assert pieces.stored == 60  # a's open upload is intact
+
+
+def test_overlapping_selections_are_refused_in_wire_numbers(client):
+    """Tracks and bars are 1-based on the wire, refusal texts included."""
+    since = len(client.inbox)
+    client.generate(1, 1, "infill", [Selection(2, 1, 3), Selection(2, 3, 4)])
+    r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
+    assert (r.code, r.number) == ("invalid_request", 1)
+    assert "track 2: selections overlap at bar 3" in r.message, r.message

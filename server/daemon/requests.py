@@ -58,6 +58,10 @@ def build(piece: Piece, m: p.Generate, max_bar_tokens: int) -> tuple[Piece, gen.
         registers.setdefault(t, tuple(None if v < 0 else v for v in (s.pitch_min, s.pitch_max)))
         if s.program >= 0:
             programs.setdefault(t, s.program)
+    spans = sorted((s.track, s.first_bar, s.last_bar) for s in m.selections)
+    for (track, _, last), (other, first, _) in zip(spans, spans[1:]):
+        if track == other and first <= last:  # in wire terms: the engine's text is 0-based
+            raise invalid(f"track {track}: selections overlap at bar {first}")
     if m.mode == "continue" and len({s.last_bar for s in selection}) > 1:
         raise invalid("continue: every selection must end at the same bar")
     if m.mode == "loop" and len({(s.first_bar, s.last_bar) for s in selection}) > 1:
