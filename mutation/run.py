@@ -5,7 +5,7 @@
     .venv/bin/python mutation/run.py --module server/daemon/uploads.py --sample 30
 
 cosmic-ray mutates a file on disk and runs a test command; here that happens in a copy of the
-tracked files under a temporary folder, so the working tree (which other people's test runs
+last commit under a temporary folder, so the working tree (which other people's test runs
 read) never holds a mutant. The copy is imported through a folder of `midigen` links placed
 first on PYTHONPATH, ahead of the editable install that points at the checkout. Each module is
 tested by the test files that exercise it (TARGETS), stopping at the first failure.
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,16 +44,14 @@ PACKAGES = {"server": "server", "exporter": "exporter", "models": "models"}  # p
 
 
 def scratch_copy(into: Path) -> Path:
-    """The tracked files (as they are now) under into/checkout, ../shared beside it, and
-    into/pkg/midigen/* linking to the copy; returns the copy."""
+    """The last commit's files under into/checkout (uncommitted edits, including other
+    people's work in progress, stay out), ../shared beside it, and into/pkg/midigen/*
+    linking to the copy; returns the copy."""
     copy = into / "checkout"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
-                           check=True).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, files):
-        source = ROOT / name
-        if source.is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy / name)
+    copy.mkdir()
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True,
+                             check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(copy)], input=archive, check=True)
     if (ROOT.parent / "shared").exists():
         (into / "shared").symlink_to(ROOT.parent / "shared")
     package = into / "pkg" / "midigen"
@@ -62,6 +59,15 @@ def scratch_copy(into: Path) -> Path:
     for name, folder in PACKAGES.items():
         (package / name).symlink_to(copy / folder)
     return copy
+
+
+def baseline(copy: Path, env: dict, tests: list[str], timeout: float) -> None:
+    """The tests pass on the unmutated copy, or every mutant would count as killed."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                          *tests], cwd=copy, env=env, capture_output=True, text=True,
+                         timeout=timeout)  # fmt: skip
+    if run.returncode != 0:
+        sys.exit(f"baseline failed for {' '.join(tests)}:\n{run.stdout[-3000:]}")
 
 
 def tool(into: Path) -> Path:
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         totals = {"killed": 0, "survived": 0, "incompetent": 0}
         survivors = []
         for module in args.module or sorted(TARGETS):
+            baseline(copy, env, TARGETS[module], args.timeout)
             found = mutants(cosmic_ray, copy, module)
             chosen = found
             if args.sample and args.sample < len(found):
