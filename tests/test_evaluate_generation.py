@@ -260,6 +260,22 @@ def test_model_card_states_every_number_and_what_falls_short(bundle, results, tm
     for name in ("density.png", "pitch_classes.png", "example-chorale-original.png"):
         assert (model / name).is_file() and f"({name})" in card
     assert "no drums" in card.lower()
+    assert "POP909" not in card  # trained on the corpus only: no credit claimed
+
+    # with POP909's held-out NLL beside it: both goal rows, both tables, POP909 credited
+    pop = dict(nll, split="pop909-test", reduction_answer=-0.1)
+    pop["model"] = {"answer": 3.3, "all": 3.1}
+    pop["ngram4"] = {"answer": 3.0, "all": 2.9}
+    (results / "nll-pop909.json").write_text(json.dumps(pop))
+    try:
+        model_card.main(["--model", str(model), "--results", str(results), "--run", str(run)])
+    finally:
+        (results / "nll-pop909.json").unlink()
+    card = (model / "MODEL_CARD.md").read_text()
+    assert "| held-out answer NLL per token vs a 4-gram (pop909-test) | at least 25.0 % lower | " \
+        "10.0 % higher (3.300 vs 3.000) | **falls short** |" in card  # fmt: skip
+    assert f"vs a 4-gram ({nll['split']})" in card and "| this model | 3.300 | 3.100 |" in card
+    assert "**POP909** (Wang" in card and "MIT license" in card
 
 
 def test_model_card_shows_the_baselines_beside_the_model(bundle, engine, items, results, tmp_path):
