@@ -266,3 +266,12 @@ def test_overlapping_selections_are_refused_in_wire_numbers(client):
     r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
     assert (r.code, r.number) == ("invalid_request", 1)
     assert "track 2: selections overlap at bar 3" in r.message, r.message
+
+
+@pytest.mark.parametrize("job", [-5, 0, -(2**31)])
+def test_a_refusal_names_the_job_only_once_it_parsed(client, job):
+    """`number` is the job it named once that argument parsed (1..INT32), else 0."""
+    since = len(client.inbox)
+    client.send("/midigen/cancel", client.token, job)
+    r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
+    assert (r.request, r.code, r.number) == ("/midigen/cancel", "bad_message", 0)
