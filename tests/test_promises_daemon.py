@@ -275,3 +275,15 @@ def test_a_refusal_names_the_job_only_once_it_parsed(client, job):
     client.send("/midigen/cancel", client.token, job)
     r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
     assert (r.request, r.code, r.number) == ("/midigen/cancel", "bad_message", 0)
+
+
+def test_ping_is_answered_at_the_reply_port_it_names(serve):
+    """As `oscsend 127.0.0.1 9000 /midigen/ping i 9001` does: sent from one port, the
+    /pong goes to the port named (README), not to the sender's."""
+    daemon = serve()
+    with Client(daemon.address) as listener, Client(daemon.address) as sender:
+        sender.request(p.Ping, reply_port=listener.port)
+        pong = listener.wait(lambda m: isinstance(m, p.Pong), WAIT)
+        assert pong.protocol == p.PROTOCOL_VERSION
+        drained(sender)
+        assert not [m for m in sender.inbox if isinstance(m, p.Pong) and m.version != "marker"]
