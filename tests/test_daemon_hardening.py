@@ -306,3 +306,24 @@ def test_a_slow_handler_loses_no_datagrams(serve):
             assert time.monotonic() < deadline, len(c.inbox)
             time.sleep(0.05)
     assert daemon.server.counts["overflow"] == 0
+
+
+def test_live_replies_pass_at_once_until_a_flood_then_keep_order_at_the_rate():
+    from midigen.server.daemon.livepacing import LivePacer
+
+    sent = []
+    live = LivePacer(lambda client, m: sent.append((client, m, time.monotonic())))
+    try:
+        messages = [p.Progress(job=1, fraction=i / 300) for i in range(300)]
+        t0 = time.monotonic()
+        for m in messages:  # what a fast device writing 16 variations would send at once
+            live.send_live("a", m)
+        live.send_live("b", messages[0])  # another client is not held up by a's flood
+        assert len(sent) >= p.LIVE_BURST and ("b", messages[0]) in [s[:2] for s in sent]
+        while live.pending() and time.monotonic() - t0 < 10:
+            time.sleep(0.02)
+        took = time.monotonic() - t0
+        assert [m for c, m, _ in sent if c == "a"] == messages  # all of them, in order
+        assert took >= (300 - p.LIVE_BURST) / p.LIVE_PER_S * 0.8  # paced, not a burst
+    finally:
+        live.stop()

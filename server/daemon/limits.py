@@ -35,6 +35,7 @@ SILENT_S = 30  # ...and its live jobs are cancelled ("gone") after this much sil
 UNREACHABLE_GRACE_S = 3  # or this long after a reply bounced (ICMP port unreachable)
 REFUSALS_PER_S = 20  # per host
 REPLAY_BURST, REPLAY_GAP_MS = 4, 25  # paced /result: 4 datagrams, then 25 ms
+LIVE_BURST, LIVE_PER_S = 64, 400  # a job's live replies: at once up to this, then paced
 UPLOAD_BURST, UPLOAD_GAP_MS = 32, 20  # clients' upload pacing: 32 datagrams, then 20 ms
 RCVBUF = 4 << 20  # the server asks the OS for this receive buffer; /welcome says what it got
 
@@ -64,6 +65,8 @@ LIMITS: list[tuple[str, str, str]] = [
     ("refusals sent, pongs sent", f"{REFUSALS_PER_S} per second per host each",
      "`--max-refusals`; the rest are counted"),
     ("replay pacing", f"{REPLAY_BURST} datagrams per {REPLAY_GAP_MS} ms", "one replay per client"),
+    ("live replies", f"bursts of {LIVE_BURST}, then {LIVE_PER_S} datagrams/s per client",
+     "only a fast device reaches it"),
     ("upload pacing (clients)", f"{UPLOAD_BURST} datagrams per {UPLOAD_GAP_MS} ms", ""),
     ("ticks per quarter note", str(TICKS), "all note and bar times"),
 ]  # fmt: skip

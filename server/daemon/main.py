@@ -26,6 +26,7 @@ from . import protocol as p
 from .clients import Clients
 from .handlers import Handlers
 from .jobs import Job, Scheduler
+from .livepacing import LivePacer
 from .midiloop import Loop, LoopBook
 from .midiout import BACKENDS, MidiError, open_backend
 from .midiplayer import Player
@@ -84,7 +85,8 @@ class Daemon:
             player.on_swap = self._playing
             self.loops = LoopBook()
             on_bar = self._on_bar
-        self.scheduler = Scheduler(engine, self.send, max_queue, on_bar)
+        self.live = LivePacer(self.send)  # a job's replies: at once, unless a device floods
+        self.scheduler = Scheduler(engine, self.live.send_live, max_queue, on_bar)
         self.pieces = Pieces()
         self.clients = Clients(self.scheduler.has_live, self._forget)
         self.pacer = Pacer(self.send)
@@ -131,6 +133,7 @@ class Daemon:
         self._stop.set()
         self.server.shutdown()
         self.scheduler.stop()
+        self.live.stop()
         self.pacer.stop()
         if self.player is not None:
             self.player.stop()
@@ -162,6 +165,7 @@ class Daemon:
         self.scheduler.forget_client(client)
         self.pieces.forget_client(client)
         self.pacer.drop(client)
+        self.live.forget(client)
         if self.loops is not None:  # its loop stops, its variations, channels and tempo go
             self.player.forget(client)
             self.loops.forget(client)
