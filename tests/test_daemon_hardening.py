@@ -327,3 +327,19 @@ def test_live_replies_pass_at_once_until_a_flood_then_keep_order_at_the_rate():
         assert took >= (300 - p.LIVE_BURST) / p.LIVE_PER_S * 0.8  # paced, not a burst
     finally:
         live.stop()
+
+
+def test_a_live_backlog_is_bounded_but_keeps_the_final_message():
+    from midigen.server.daemon.livepacing import LivePacer
+
+    sent = []
+    live = LivePacer(lambda client, m: sent.append(m), rate=1, burst=1, backlog=10)
+    try:
+        for i in range(100):
+            live.send_live("a", p.Progress(job=1, fraction=i / 100))
+        live.send_live("a", p.Done(job=1, variations=1, bars=0, queue_ms=0, first_bar_ms=0,
+                                   model_ms=0, total_ms=0, tokens=0, seed=1))  # fmt: skip
+        assert live.pending() == 11 and live.dropped == 89
+    finally:
+        live.stop()  # flushes what waits
+    assert isinstance(sent[-1], p.Done) and len(sent) == 12

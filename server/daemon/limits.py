@@ -36,6 +36,7 @@ UNREACHABLE_GRACE_S = 3  # or this long after a reply bounced (ICMP port unreach
 REFUSALS_PER_S = 20  # per host
 REPLAY_BURST, REPLAY_GAP_MS = 4, 25  # paced /result: 4 datagrams, then 25 ms
 LIVE_BURST, LIVE_PER_S = 64, 400  # a job's live replies: at once up to this, then paced
+LIVE_BACKLOG = 8192  # live replies waiting per client; beyond, bars are dropped (see /result)
 UPLOAD_BURST, UPLOAD_GAP_MS = 32, 20  # clients' upload pacing: 32 datagrams, then 20 ms
 RCVBUF = 4 << 20  # the server asks the OS for this receive buffer; /welcome says what it got
 
@@ -66,7 +67,7 @@ LIMITS: list[tuple[str, str, str]] = [
      "`--max-refusals`; the rest are counted"),
     ("replay pacing", f"{REPLAY_BURST} datagrams per {REPLAY_GAP_MS} ms", "one replay per client"),
     ("live replies", f"bursts of {LIVE_BURST}, then {LIVE_PER_S} datagrams/s per client",
-     "only a fast device reaches it"),
+     f"only a fast device reaches it; beyond {LIVE_BACKLOG:,} waiting, bars are dropped"),
     ("upload pacing (clients)", f"{UPLOAD_BURST} datagrams per {UPLOAD_GAP_MS} ms", ""),
     ("ticks per quarter note", str(TICKS), "all note and bar times"),
 ]  # fmt: skip

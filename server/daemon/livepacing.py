@@ -4,7 +4,10 @@ On a CPU the model writes a few bars a second and every reply goes out at once. 
 writing 16 variations can send hundreds of datagrams in a tenth of a second, more than a
 REAPER script reading 30 times a second can take from its socket buffer. So each client has a
 token bucket: replies pass at once while it holds tokens (LIVE_BURST, refilled at LIVE_PER_S);
-beyond that they wait in order and a thread sends them at the bucket's rate.
+beyond that they wait in order and a thread sends them at the bucket's rate. At most
+LIVE_BACKLOG wait per client; past that a bar's replies are dropped (counted) and the client,
+seeing the gap in /status or a /bar's count, asks /result for them. A job's final message is
+never dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Callable
 
 from . import protocol as p
 
+FINAL = (p.Done, p.Cancelled, p.Failed)
+
 
 class LivePacer:
     def __init__(
@@ -23,6 +28,7 @@ class LivePacer:
         send: Callable[[str, p.Message], None],
         rate: float = p.LIVE_PER_S,
         burst: int = p.LIVE_BURST,
+        backlog: int = p.LIVE_BACKLOG,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.send, self.rate, self.burst, self.clock = send, rate, burst, clock
@@ -30,7 +36,8 @@ class LivePacer:
         self._backlog: dict[str, collections.deque[p.Message]] = {}
         self._cond = threading.Condition()  # held while sending: keeps each client's order
         self._stopping = False
-        self.waited = 0  # replies that had to wait (for the figures)
+        self.waited = self.dropped = 0  # replies that had to wait, or were dropped
+        self.limit = backlog
         self._thread = threading.Thread(target=self._run, name="midigen-live", daemon=True)
         self._thread.start()
 
@@ -40,7 +47,11 @@ class LivePacer:
             if not backlog and self._take(client):
                 self.send(client, message)
                 return
-            self._backlog.setdefault(client, collections.deque()).append(message)
+            backlog = self._backlog.setdefault(client, collections.deque())
+            if len(backlog) >= self.limit and not isinstance(message, FINAL):
+                self.dropped += 1
+                return
+            backlog.append(message)
             self.waited += 1
             self._cond.notify()
 
