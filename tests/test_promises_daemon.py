@@ -139,8 +139,10 @@ def test_shutdown_ends_every_live_job_once_with_shutdown(client):
 
 def test_result_of_a_live_job_is_refused_not_finished(client):
     since = long_job(client, 1, tracks=(1, 3))
-    client.generate(2, 1, "infill", [Selection(2, 1, 1)], seed=1)  # queued behind job 1
+    client.generate(2, 1, "infill", [Selection(2, 1, 2)], variations=3, seed=1)  # queued
     client.wait(lambda m: isinstance(m, p.Accepted) and m.job == 2, WAIT, since)
+    state = client.status(2)  # known before it runs: 3 variations x 2 bars
+    assert (state.state, state.bars_sent, state.bars_total) == ("queued", 0, 6), state
     for job in (1, 2):  # running, queued
         mark = len(client.inbox)
         client.result(job)
