@@ -36,7 +36,7 @@ TARGETS = {  # module: the tests that guard it
     "server/daemon/jobs.py": [*DAEMON, "tests/test_daemon_hardening.py"],
     "server/daemon/handlers.py": DAEMON,
     "server/daemon/requests.py": DAEMON,
-    "server/engine/generation.py": ["tests/test_generation.py", "tests/test_promises_daemon.py"],
+    "server/engine/generation.py": ["tests/test_generation.py", *DAEMON],
     "server/tools/cli_generate.py": ["tests/test_promises_cli.py", "tests/test_cli_generate.py"],
     "server/tools/results.py": ["tests/test_promises_cli.py", "tests/test_cli_generate.py"],
 }

@@ -9,6 +9,7 @@ command could write is one it must not have written.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,26 @@ def test_good_input_writes_every_variation_and_only_them(bundle, tmp_path, capsy
     argv += ["--track", "1", "--bars", "2", "--variations", "2", "--max-bar-tokens", "40"]
     assert main(argv + ["-o", str(tmp_path / "song.mid")]) == 0, capsys.readouterr().err
     assert tree(tmp_path) == ["song-1.mid", "song-2.mid"]
+
+
+def written_tracks(stderr: str) -> set[int]:
+    """The tracks the progress lines say were written ("variation 1 track 2 bar 5: ...")."""
+    return {int(t) for t in re.findall(r"^variation \d+ track (\d+) bar", stderr, re.M)}
+
+
+def test_loop_without_track_writes_every_track_playing_in_the_loop(bundle, tmp_path, capsys):
+    """--help: "default: the tracks playing in the loop" — all its bars, its first tick too.
+    Track 1 plays all along; track 2 only once, on the first tick of the loop (bar 2), then
+    rests through a loop longer than 4 bars; track 3 plays only outside the loop."""
+    bar = 4.0  # 4/4
+    tracks = [
+        Track(0, False, "all", [Note(b * bar, 60, 1.0) for b in range(10)]),
+        Track(33, False, "once", [Note(1 * bar, 40, 1.0)]),
+        Track(48, False, "outside", [Note(0.0, 70, 1.0), Note(9 * bar, 70, 1.0)]),
+    ]
+    source = tmp_path / "parts.mid"
+    write_midi(Piece(tracks), source)
+    argv = ["loop", str(source), "--bars", "2-7", "--model", str(bundle), "--threads", "1"]
+    argv += ["--seed", "1", "--max-bar-tokens", "40", "-o", str(tmp_path / "out.mid")]
+    assert main(argv) == 0
+    assert written_tracks(capsys.readouterr().err) == {1, 2}

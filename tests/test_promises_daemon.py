@@ -82,6 +82,8 @@ def run(c: Client, job: int, seed: int) -> tuple[p.Done, dict]:
     assert isinstance(done, p.Done), done
     got = bars(c.replies(job, since))
     assert sum(len(notes) for notes in got.values()) > 0  # equal results must mean something
+    assert len(got) == done.bars == 2 * 2 * 2  # variations x tracks x bars, each group once
+    assert c.status(job) == p.State(job=job, state="done", position=0, bars_sent=8, bars_total=8)
     return done, got
 
 
