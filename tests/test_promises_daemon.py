@@ -16,6 +16,7 @@ import socket
 import pytest
 
 import tiny_bundle
+from midigen.server.daemon import oscwire
 from midigen.server.daemon import protocol as p
 from midigen.server.daemon.client import Client, Selection, bars
 from midigen.server.daemon.main import Daemon
@@ -83,6 +84,7 @@ def run(c: Client, job: int, seed: int) -> tuple[p.Done, dict]:
     got = bars(c.replies(job, since))
     assert sum(len(notes) for notes in got.values()) > 0  # equal results must mean something
     assert len(got) == done.bars == 2 * 2 * 2  # variations x tracks x bars, each group once
+    assert 0 <= done.queue_ms and 0 < done.first_bar_ms <= done.total_ms  # milliseconds
     assert c.status(job) == p.State(job=job, state="done", position=0, bars_sent=8, bars_total=8)
     return done, got
 
@@ -94,6 +96,7 @@ def test_a_fresh_seed_is_reported_and_sending_it_back_repeats_the_job(client):
     assert first.seed != second.seed  # -1 is fresh each time (a repeat: 1 in 2**31)
     again, again_bars = run(client, 3, seed=first.seed)
     assert again.seed == first.seed and again_bars == first_bars
+    assert [client.status(job).state for job in (1, 2, 3)] == ["done"] * 3  # all kept (<= 16)
 
 
 def test_seed_0_is_a_seed_not_a_request_for_a_fresh_one(client):
@@ -272,11 +275,12 @@ def test_overlapping_selections_are_refused_in_wire_numbers(client):
     assert "track 2: selections overlap at bar 3" in r.message, r.message
 
 
-@pytest.mark.parametrize("job", [-5, 0, -(2**31)])
+@pytest.mark.parametrize("job", [-5, 0, -(2**31), 2**31, 2**40])
 def test_a_refusal_names_the_job_only_once_it_parsed(client, job):
     """`number` is the job it named once that argument parsed (1..INT32), else 0."""
     since = len(client.inbox)
-    client.send("/midigen/cancel", client.token, job)
+    tags = "i" if -(2**31) <= job < 2**31 else "h"  # int64 on the wire, coerced then checked
+    client.send_bytes(oscwire.encode("/midigen/cancel", [("i", client.token), (tags, job)]))
     r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
     assert (r.request, r.code, r.number) == ("/midigen/cancel", "bad_message", 0)
 
