@@ -73,7 +73,7 @@ class StepDecoder:
                 done.cancelled = True
                 return
             masks = [
-                None if g.done else self._budget(g, bar_tokens[v], self._steer(v, g.mask()))
+                None if g.done else self._budget(v, g, bar_tokens[v], g.mask())
                 for v, g in enumerate(self.grammars)
             ]
             if all(m is None for m in masks):
@@ -135,19 +135,21 @@ class StepDecoder:
             narrowed = m & ~self.onset
         return narrowed if narrowed is not None and narrowed.any() else m
 
-    def _budget(self, grammar: Grammar, bar_tokens: int, m: np.ndarray) -> np.ndarray:
-        """The mask m, narrowed to close the bar when it is over its token budget or the
-        context is nearly full (a random or confused model could otherwise run on)."""
+    def _budget(self, v: int, grammar: Grammar, bar_tokens: int, m: np.ndarray) -> np.ndarray:
+        """Row v's mask: the grammar's mask `m` steered for density, unless the bar is over its
+        token budget or the context is nearly full (a random or confused model could otherwise
+        run on). Then the bar is closed on the grammar's own mask, steering ignored: steering
+        that still wants notes would otherwise keep a dense bar open (more pitches at the same
+        onset) until the context overflows."""
         holes_left = len(grammar.holes) - grammar.hole - 1
         short = self.engine.room() <= 2 * holes_left + 8
         if grammar.current_hole is None or not (short or bar_tokens >= self.options.max_bar_tokens):
-            return m
+            return self._steer(v, m)
         if m[self.fill_end]:  # a new array: m may be the grammar's own cached mask
             m = np.zeros_like(m)
             m[self.fill_end] = True
-        else:  # mid-note: finish it (a few tokens) but start no new onset
-            closing = m.copy()
-            closing[self.pos.start : self.pos.stop] = False
+        else:  # mid-note: finish it (a duration) but start nothing new: no onset, pitch, velocity
+            closing = m & ~self.onset
             if closing.any():
                 m = closing
         return m
