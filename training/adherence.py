@@ -265,7 +265,7 @@ def plot_density(report: dict, path: Path | str) -> None:
         ax.errorbar(
             levels + shift,
             mean,
-            yerr=[np.subtract(mean, lo), np.subtract(hi, mean)],
+            yerr=[np.maximum(0, np.subtract(mean, lo)), np.maximum(0, np.subtract(hi, mean))],
             fmt="o-",
             color=colour,
             capsize=3,
