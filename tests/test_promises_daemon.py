@@ -147,7 +147,9 @@ def test_result_of_a_live_job_is_refused_not_finished(client):
     client.generate(2, 1, "infill", [Selection(2, 1, 2)], variations=3, seed=1)  # queued
     client.wait(lambda m: isinstance(m, p.Accepted) and m.job == 2, WAIT, since)
     state = client.status(2)  # known before it runs: 3 variations x 2 bars
-    assert (state.state, state.bars_sent, state.bars_total) == ("queued", 0, 6), state
+    assert (state.state, state.position, state.bars_sent, state.bars_total) == ("queued", 1, 0, 6)
+    running = client.status(1)  # position: jobs before it while queued, else 0
+    assert (running.state, running.position) == ("running", 0), running
     for job in (1, 2):  # running, queued
         mark = len(client.inbox)
         client.result(job)
@@ -295,3 +297,10 @@ def test_ping_is_answered_at_the_reply_port_it_names(serve):
         assert pong.protocol == p.PROTOCOL_VERSION
         drained(sender)
         assert not [m for m in sender.inbox if isinstance(m, p.Pong) and m.version != "marker"]
+
+
+def test_a_refusal_of_a_message_missing_its_job_names_job_0(client):
+    since = len(client.inbox)
+    client.send("/midigen/cancel", client.token)  # the job argument is missing
+    r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
+    assert (r.request, r.code, r.number) == ("/midigen/cancel", "bad_message", 0)
