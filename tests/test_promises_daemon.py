@@ -304,3 +304,11 @@ def test_a_refusal_of_a_message_missing_its_job_names_job_0(client):
     client.send("/midigen/cancel", client.token)  # the job argument is missing
     r = client.wait(lambda m: isinstance(m, p.Refused), WAIT, since)
     assert (r.request, r.code, r.number) == ("/midigen/cancel", "bad_message", 0)
+
+
+def test_dur_max_0_is_the_shortest_class_not_any(client):
+    """Duration classes run 0 (32nd: below a 16th) .. 5; -1 alone means any."""
+    client.generate(1, 1, "infill", [Selection(2, 2, 5, dur_max=0)], variations=2, seed=6)
+    assert isinstance(client.finished(1, WAIT), p.Done)
+    notes = [n for notes in bars(client.replies(1)).values() for n in notes]
+    assert notes and all(n.duration < 0.25 for n in notes), notes  # quarters
