@@ -8,7 +8,8 @@ each song is re-barred: the notes keep their relative timing, the lead-in that b
 onsets to an 8th-note grid is found, and the 4/4 downbeat is put on the beat (0-3 quarters in)
 where the accompaniment's low notes start most — the left hand's bass lands on beat 1 (and 3)
 in this music. The notes are shifted so that this downbeat opens bar 2; bar 1 holds the pickup.
-A wrong guess between beats 1 and 3 leaves phrases half a bar off; measured by `stats`.
+A wrong guess between beats 1 and 3 leaves phrases half a bar off; how often that happens is
+not measured (the dataset's beat annotations are not in the shared copy).
 
 The three tracks are all piano (program 0) in the files. A DAW user's melody is more often a
 lead synth, a voice-like or a wind instrument, so the melody and the secondary melody get a lead
