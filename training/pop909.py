@@ -17,7 +17,7 @@ program chosen per song from a fixed list (by the song's number, so the data are
 every run); the accompaniment stays piano. Songs are split 90/5/5 by the sha1 of "pop909/NNN"
 (the corpus's own rule), so the held-out songs never change.
 
-    python -m training.pop909 stats            # songs per split, bars, phases, densities
+    python -m training.pop909 stats            # songs per split, bars per song, downbeat phases
 """
 
 from __future__ import annotations
