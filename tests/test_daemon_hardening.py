@@ -114,14 +114,21 @@ def test_allow_list_refuses_other_hosts_without_a_reply(engine):
         daemon.stop()
 
 
-def test_a_silent_client_has_its_jobs_cancelled_and_bye_forgets(serve, bmw):
-    daemon = serve(silent_s=0.2)
+def _streaming_client(daemon, bmw):
+    """A client with a long job (16 variations of 3 tracks x 8 bars) whose bars have begun to
+    arrive: the moment a client that vanishes would leave the server working for nobody."""
     c = Client(daemon.address)
     c.hello()
     c.upload(1, bmw)
     since = len(c.inbox)
     c.generate(1, 1, "infill", [Selection(t, 1, 8) for t in (1, 2, 3)], variations=16, seed=3)
     c.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
+    return c
+
+
+def test_a_silent_client_has_its_jobs_cancelled_and_bye_forgets(serve, bmw):
+    daemon = serve(silent_s=0.2)
+    c = _streaming_client(daemon, bmw)
     c.close()  # vanishes mid-stream: no more /status
     time.sleep(0.3)
     daemon.housekeeping()  # what the timer runs every second
@@ -168,12 +175,7 @@ def test_a_client_whose_port_closes_has_its_jobs_cancelled_soon(serve, bmw):
     """Its next reply bounces (ICMP port unreachable); after a short grace for a reload, the
     job is cancelled, long before the 30 s silence rule would."""
     daemon = serve(unreachable_grace_s=0.0)  # no reload to wait for here
-    c = Client(daemon.address)
-    c.hello()
-    c.upload(1, bmw)
-    since = len(c.inbox)
-    c.generate(1, 1, "infill", [Selection(t, 1, 8) for t in (1, 2, 3)], variations=16, seed=3)
-    c.wait(lambda m: isinstance(m, p.Bar), WAIT, since)
+    c = _streaming_client(daemon, bmw)
     c.close()
     t0 = time.monotonic()
     while daemon.scheduler.has_live(c.client_id) and time.monotonic() - t0 < WAIT:
