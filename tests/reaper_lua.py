@@ -55,8 +55,13 @@ def busted(*args: str, env: dict | None = None, timeout: float = 300) -> list[st
         timeout=timeout,
         env=env,
     )
-    failures = [line for line in result.stdout.splitlines() if line.startswith("not ok")]
-    assert result.returncode == 0 and not failures, result.stdout[-6000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    failures = [line for line in lines if line.startswith("not ok")]
+    # The failing specs and their messages first: a long TAP log's tail may not hold them.
+    summary = "\n".join(x for x in lines if x.startswith(("not ok", "# Failure message")))
+    assert result.returncode == 0 and not failures, (
+        summary + "\n---\n" + result.stdout[-6000:] + result.stderr[-3000:]
+    )
     passed = [line for line in result.stdout.splitlines() if line.startswith("ok ")]
     assert passed, result.stdout
     return passed
