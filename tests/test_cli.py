@@ -50,7 +50,7 @@ def test_roundtrip_reports_the_first_difference(monkeypatch, capsys):
 def test_vocab_prints_size_and_version(capsys):
     assert main(["tokens", "--vocab"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first == "language midigen-mmm 1.1: 515 tokens"
+    assert first == "language midigen-mmm 1.2: 519 tokens"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_console_scripts_are_installed():
     exe = shutil.which("midigen", path=str(Path(sys.executable).parent))
     assert exe, "the midigen console script is not installed next to this python"
     run = subprocess.run([exe, "tokens", "--vocab"], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and "515 tokens" in run.stdout
+    assert run.returncode == 0 and "519 tokens" in run.stdout
     help_text = subprocess.run(
         [exe, "tokens", "--help"], capture_output=True, text=True, timeout=60
     ).stdout

@@ -25,7 +25,7 @@ from midigen.exporter.checkpoints import CheckpointError, check_vocab_size
 from midigen.exporter.cli import main
 from midigen.server.language import vocab as vocab_module
 
-VOCAB = len(vocab_module.default())  # 515; nanoGPT-style padding takes it to 576
+VOCAB = len(vocab_module.default())  # 519; nanoGPT-style padding takes it to 576
 PADDED = 576
 
 # ---------------------------------------------------------------------------------------------

@@ -88,15 +88,26 @@ def test_an_ambiguous_track_name_lists_the_candidates(bundle, tmp_path, capsys, 
 
 
 def test_a_selected_bar_without_a_meter_is_named_and_other_bars_work(bundle, tmp_path, capsys):
-    """A 1/4 pickup (the default language has no 1/4): context is fine, selecting it is not."""
+    """A 3/16 pickup (the language has no meter of 3/4 of a quarter): context is fine,
+    selecting it is not."""
     path = tmp_path / "pickup.mid"
-    song(480, [(0, 1, 4), (1, 4, 4)]).save(path)
+    song(480, [(0, 3, 16), (1, 4, 4)]).save(path)
     assert infill(bundle, path, "--track", "Piano", "--bars", "1-2", "-o", tmp_path / "a.mid") == 2
     err = one_error(capsys)
-    assert "bar 1 (1/4) cannot be generated" in err
+    assert "bar 1 (3/16) cannot be generated" in err
     out = tmp_path / "b.mid"
     assert infill(bundle, path, "--track", "Piano", "--bars", "2-3", "-q", "-o", out) == 0
     assert (tmp_path / "b.mid").exists()
+
+
+def test_a_selected_1_4_pickup_is_written(bundle, tmp_path, capsys):
+    """Language 1.2 has 1/4 (and 1/8, 7/4, 11/8): a pickup bar can be generated."""
+    path = tmp_path / "pickup.mid"
+    song(480, [(0, 1, 4), (1, 7, 4)]).save(path)
+    out = tmp_path / "a.mid"
+    args = ["--track", "Piano", "--bars", "1-2", "-q", "-o", out]
+    assert infill(bundle, path, *args) == 0, capsys.readouterr().err
+    assert [b.length for b in read_midi(mido.MidiFile(out)).bars()[:2]] == [1.0, 7.0]
 
 
 def test_infill_edits_the_users_file(bundle, song_file, tmp_path, capsys):

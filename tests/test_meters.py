@@ -22,7 +22,10 @@ from midigen.server.language.tokens import decode, encode
 from midigen.server.tools.cli import main
 
 SHIPPED = vocab_mod.load()
-# The meters language 2.0 gives tokens (docs/language.md), all at most 8 quarters long.
+# The shipped v2 model's language (1.1): the 14 meters before 1.2 added 1/4 1/8 7/4 11/8.
+V11 = vocab_mod.Vocabulary({**vocab_mod.default_document(), "version": "1.1",
+                            "time_signatures": vocab_mod.DEFAULT_TIME_SIGNATURES[:14]})  # fmt: skip
+# A wider meter list than any shipped one, all at most 8 quarters long.
 LISTED = (
     "1/4 2/4 3/4 4/4 5/4 6/4 7/4 8/4 2/2 3/2 4/2 1/8 2/8 3/8 4/8 5/8 6/8 7/8 9/8 10/8 11/8 12/8 "
     "13/8 15/8 3/16 5/16 6/16 7/16 9/16 11/16 12/16 13/16 15/16"
@@ -54,7 +57,7 @@ def test_every_meter_reads_round_trips_and_is_context(d):
     assert back.time_signatures == piece.time_signatures
     assert back.tracks[0].notes == piece.tracks[0].notes
     assert [b.time_signature for b in back.bars()] == [TimeSignature(n, d) for n, _ in meters]
-    for vocab in (SHIPPED, WIDE):
+    for vocab in (SHIPPED, V11, WIDE):
         window = window_from_piece(back, vocab)
         assert len(window.time_signatures) == len(meters)
         assert all(ts in vocab.time_signatures for ts in window.time_signatures)
@@ -64,7 +67,7 @@ def test_every_meter_reads_round_trips_and_is_context(d):
         assert all(bar and bar[0].tick == 0 for bar in window.tracks[0].bars)
 
 
-def test_listed_meters_are_first_class_in_language_2():
+def test_a_wider_meter_list_makes_every_listed_meter_writable():
     piece = piece_in([tuple(map(int, m.split("/"))) for m in LISTED])
     window = window_from_piece(piece, WIDE)
     assert window.time_signatures == LISTED
@@ -75,8 +78,12 @@ def test_listed_meters_are_first_class_in_language_2():
     "meter, vocab, shown, exact",
     [
         ((10, 16), WIDE, "5/8", True),  # same length, nearest denominator
-        ((8, 4), SHIPPED, "4/2", True),  # language 1.0 has no 8/4, but 4/2 is as long
-        ((1, 4), SHIPPED, "3/8", False),  # no 1-quarter meter in 1.0: shortest longer one
+        ((8, 4), SHIPPED, "4/2", True),  # no 8/4 token, but 4/2 is as long
+        ((6, 16), SHIPPED, "3/8", True),  # no 6/16 token, but 3/8 is as long
+        ((1, 4), SHIPPED, "1/4", True),  # a token since 1.2
+        ((1, 4), V11, "3/8", False),  # no 1-quarter meter in 1.1: shortest longer one
+        ((7, 4), V11, "4/2", False),
+        ((11, 8), V11, "12/8", False),
         ((17, 16), WIDE, "9/8", False),
         ((32, 4), WIDE, "8/4", False),  # longer than every meter: the longest
         ((7, 8), WIDE, "7/8", True),
@@ -85,6 +92,24 @@ def test_listed_meters_are_first_class_in_language_2():
 def test_the_meter_a_bar_is_shown_in(meter, vocab, shown, exact):
     bar = piece_in([meter]).bars()[0]
     assert tuple(shown_meter(vocab, bar)) == (shown, exact)
+
+
+def test_the_meters_of_language_1_2_are_first_class():
+    """1/4 pickups, 7/4 and 11/8 bars (and 1/8) are shown in their own meter and can be
+    written; under 1.1 (the language a model trained before them speaks) the same bars are
+    context, and only selecting one is refused."""
+    added = [(1, 4), (1, 8), (7, 4), (11, 8)]
+    piece = piece_in([(4, 4), *added, (4, 4)])
+    window = window_from_piece(piece, SHIPPED)
+    assert window.time_signatures == ["4/4", "1/4", "1/8", "7/4", "11/8", "4/4"]
+    check_selection(piece, SHIPPED, [(0, b) for b in range(6)])
+    assert decode(encode(window, SHIPPED), SHIPPED).window == window
+    old = window_from_piece(piece, V11)
+    assert old.time_signatures == ["4/4", "3/8", "3/8", "4/2", "12/8", "4/4"]
+    check_selection(piece, V11, [(0, 0), (0, 5)])
+    for b, (n, d) in enumerate(added, start=1):
+        with pytest.raises(LanguageError, match=rf"^bar {b + 1} \({n}/{d}\) cannot be generated"):
+            check_selection(piece, V11, [(0, b)])
 
 
 def test_a_bar_longer_than_every_meter_shows_what_fits():
@@ -111,8 +136,9 @@ def test_a_bar_cut_short_is_written_in_a_meter_of_its_length():
     )
     assert window_from_piece(piece, WIDE).time_signatures == ["4/4", "1/4", "4/4"]
     check_selection(piece, WIDE, [(0, 1)])
+    check_selection(piece, SHIPPED, [(0, 1)])  # 1/4, since 1.2
     with pytest.raises(LanguageError, match=r"bar 2 \(4/4 cut to 1 quarters"):
-        check_selection(piece, SHIPPED, [(0, 1)])
+        check_selection(piece, V11, [(0, 1)])
 
 
 def test_continuation_bars_take_the_last_meter():
@@ -144,7 +170,7 @@ def test_tokens_on_every_meter_a_file_can_hold(tmp_path, capsys):
 
 def test_real_pop909_songs_read_as_context():
     """POP909 songs are barred in 1/4 or 2/4 (shared/data/pop909, when present): they read and
-    are context under the shipped language, which has no 1/4."""
+    are context under the shipped language and under 1.1, which has no 1/4."""
     from midifixtures import SHARED_MIDI
 
     folder = SHARED_MIDI.parent / "data" / "pop909"
@@ -154,9 +180,10 @@ def test_real_pop909_songs_read_as_context():
     pickups = 0
     for path in files:
         piece = read_midi(mido.MidiFile(path))
-        window = window_from_piece(piece, SHIPPED, bars=range(min(4, len(piece.bars()))))
+        for vocab in (SHIPPED, V11):
+            window = window_from_piece(piece, vocab, bars=range(min(4, len(piece.bars()))))
+            assert window.time_signatures
         pickups += str(piece.bars()[0].time_signature) in ("1/4", "2/4")
-        assert window.time_signatures
     assert pickups
 
 

@@ -192,3 +192,79 @@ def test_schedule_follows_the_time_budget_only_without_max_steps():
     assert not schedule.replan(fixed, {"step": 20, "total": 100}, 20)
     lrs = [schedule.lr_at(s, 100, fixed) for s in range(100)]
     assert max(lrs) == pytest.approx(fixed.lr) and lrs[-1] == pytest.approx(fixed.lr / 10, rel=0.01)
+
+
+V11 = vocab_mod.Vocabulary({**vocab_mod.default_document(), "version": "1.1",
+                            "time_signatures": vocab_mod.DEFAULT_TIME_SIGNATURES[:14]})  # fmt: skip
+
+
+def _tiny_model(vocab):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(vocab), n_positions=512, n_embd=32, n_layer=1, n_head=2,
+                        tie_word_embeddings=True)  # fmt: skip
+    return GPT2LMHeadModel(config).eval()
+
+
+def test_a_model_of_an_older_language_keeps_what_it_knew():
+    """adopt_language moves each row with its token: on the old tokens the warm-started model
+    gives the old model's logits exactly; the new meters start as the mean of the old ones."""
+    from training.checkpoints import adopt_language
+
+    old = _tiny_model(V11)
+    new = _tiny_model(V11)
+    new.load_state_dict(old.state_dict())
+    assert adopt_language(new, V11, VOCAB) == 4
+    assert new.config.vocab_size == len(VOCAB) and new.config.midigen_language_version == "1.2"
+    names = ["<piece>", "<track>", "inst:0", "ts:4/4", "<bar>", "pos:0", "pitch:60", "dur:12",
+             "pos:6", "pitch:64", "dur:6", "<bar_end>"]  # fmt: skip
+    with torch.no_grad():
+        before = old(torch.tensor([[V11.index[t] for t in names]])).logits[0]
+        after = new(torch.tensor([[VOCAB.index[t] for t in names]])).logits[0]
+    for t in V11.tokens:  # every old token's score, at its new id
+        assert torch.equal(before[:, V11.index[t]], after[:, VOCAB.index[t]]), t
+    wte = new.get_input_embeddings().weight
+    old_ts = old.get_input_embeddings().weight[[V11.index[f"ts:{m}"] for m in V11.time_signatures]]
+    assert torch.allclose(wte[VOCAB.index["ts:7/4"]], old_ts.mean(0))
+    assert new.lm_head.weight.data_ptr() == wte.data_ptr()  # still tied
+
+
+def test_init_from_a_checkpoint_of_an_older_language(tmp_path):
+    from training.checkpoints import save
+
+    save(_tiny_model(V11), tmp_path / "old", V11)
+    out = tmp_path / "run"
+    source = ds.list_pieces(PIECES)
+    args = ["--out", str(out), "--max-steps", "1", "--init", str(tmp_path / "old"), *TINY]
+    train.run(train.parse_args(args), source, source)
+    assert json.loads((out / "last" / "config.json").read_text())["vocab_size"] == len(VOCAB)
+    assert vocab_mod.load(out / "last" / "language.json").tokens == VOCAB.tokens
+
+
+def test_rebar_redraws_bar_lines_in_an_odd_meter_of_the_same_beat():
+    from training.augment import rebar
+
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(40):
+        piece = rebar(_band(), rng)
+        assert piece.tracks == _band().tracks and piece.length == 32.0
+        assert len(piece.time_signatures) == 1
+        seen.add(str(piece.time_signatures[0][1]))
+    assert seen == {"7/4", "5/4"}
+    jig = Piece(_waltz().tracks, [(0.0, TimeSignature(6, 8))], length=18.0)
+    assert {str(rebar(jig, rng).time_signatures[0][1]) for _ in range(40)} == {"11/8", "7/8", "5/8"}
+    changing = Piece(_waltz().tracks, [(0.0, TimeSignature(1, 4)), (1.0, TimeSignature(3, 4))])
+    assert rebar(changing, rng) is changing  # a pickup or meter change: left as written
+
+
+def test_the_stream_rebars_at_its_rate_and_validation_never():
+    cfg = ds.Config(rebar=1.0)
+    stream = ds.examples(ds.list_pieces(PIECES), VOCAB, cfg, seed=3)
+    meters = {ts for _ in range(30) for ts in next(stream).window.time_signatures}
+    assert "7/4" in meters and not meters & {"4/4", "3/4"}
+    fixed = ds.fixed_examples(ds.list_pieces(PIECES), VOCAB, 12, cfg)
+    shown = {VOCAB.tokens[i] for tokens in fixed for i in tokens}
+    shown = {t for t in shown if t.startswith("ts:")}
+    assert shown <= {"ts:4/4", "ts:3/4"} and shown

@@ -93,3 +93,35 @@ def hf_from_bundle(bundle_dir: Path | str, out: Path | str) -> Path:
     save(model, Path(out), vocab)
     print(f"{out}: weights of {bundle_dir} (max |logit difference| {diff:.1e})", flush=True)
     return Path(out)
+
+
+def adopt_language(model: torch.nn.Module, old: Vocabulary, new: Vocabulary) -> int:
+    """Give a model trained on language `old` the token ids of language `new`, in place.
+
+    A newer language adds tokens (1.2 added four meters), which moves the ids of the families
+    after them. Each embedding row follows its token by name, so a warm start keeps everything
+    the model learnt; a new token starts as the mean of its family's old rows (a new meter
+    begins as "some meter"), which training then refines. Returns how many tokens are new.
+    Tokens that `new` dropped are an error: nothing would say what their rows should become.
+    """
+    gone = set(old.tokens) - set(new.tokens)
+    if gone:
+        raise ValueError(f"language {new.document['version']} has no tokens "
+                         f"{sorted(gone)[:4]} of {old.document['version']}")  # fmt: skip
+    wte = model.get_input_embeddings().weight.data
+    rows = torch.empty(len(new), wte.shape[1], dtype=wte.dtype)
+    added = 0
+    for i, token in enumerate(new.tokens):
+        if token in old.index:
+            rows[i] = wte[old.index[token]]
+            continue
+        family = new.families[token.split(":")[0]] if ":" in token else None
+        kin = [old.index[t] for t in new.tokens[family.start:family.stop] if t in old.index] \
+            if family else []  # fmt: skip
+        rows[i] = wte[kin].mean(0) if kin else wte[: len(old)].mean(0)
+        added += 1
+    model.resize_token_embeddings(len(new))
+    model.get_input_embeddings().weight.data.copy_(rows)
+    model.tie_weights()
+    model.config.midigen_language_version = new.document["version"]
+    return added

@@ -14,8 +14,9 @@ mirror them:
             server continuation, which never shows invented future context
 - loop:     the loop's last bars as holes, then the loop's first bar repeated (the wrap bar)
 
-Augmentation (all decided by one numpy Generator, so a seed fixes the whole stream):
-transposition by -5..+5 semitones within MIDI range (drum tracks untouched), GM program swaps
+Augmentation (all decided by one numpy Generator, so a seed fixes the whole stream): a few
+pieces re-barred in an odd meter (7/4, 5/4, 11/8, 7/8, 5/8; augment.rebar), transposition by
+-5..+5 semitones within MIDI range (drum tracks untouched), GM program swaps
 inside the program's family of 8, random track subsets, each hole track's controls replaced by
 "any" per control, velocity on or off. Microtiming is almost always off: the corpus is
 score-derived, every onset is on the grid, so <mt_on> examples (a few, to keep the header token
@@ -33,7 +34,7 @@ import argparse
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ from midigen.server.language.piece import Piece
 from midigen.server.language.tokens import encode
 from midigen.server.language.vocab import Vocabulary
 from training import corpus
-from training.augment import swap_program, transpose, transpose_range
+from training.augment import rebar, swap_program, transpose, transpose_range
 from training.masks import KINDS, choose_bars, choose_holes, choose_tracks, usable_bars
 
 
@@ -64,6 +65,7 @@ class Config:
     any_control: float = 0.25  # chance per control (of a track that gets holes) of "any"
     velocity: float = 0.5  # chance of <vel_on>
     microtiming: float = 0.02  # chance of <mt_on>
+    rebar: float = 0.04  # chance per piece of bar lines redrawn in an odd meter (augment.rebar)
 
 
 @dataclass
@@ -235,6 +237,8 @@ def examples(pieces: Callable[[np.random.Generator], Iterator[Piece]], vocab: Vo
                 if piece is None:
                     exhausted = True
                     break
+                if rng.random() < cfg.rebar:
+                    piece = rebar(piece, rng)
                 ok = usable_bars(piece, vocab)
                 stats["pieces"] += 1
                 if not ok.any():
@@ -272,8 +276,10 @@ def examples(pieces: Callable[[np.random.Generator], Iterator[Piece]], vocab: Vo
 def fixed_examples(pieces: Callable, vocab: Vocabulary, n: int, cfg: Config = Config(),
                    seed: int = 1234) -> list[np.ndarray]:  # fmt: skip
     """The same n examples on every call (the validation set: comparable across runs). The
-    buffer holds the whole valid split (~750 works), so the set spreads over all of it."""
+    buffer holds the whole valid split (~750 works), so the set spreads over all of it. No
+    re-barring: validation measures the music as written."""
     out = []
+    cfg = replace(cfg, rebar=0.0)
     for example in examples(pieces, vocab, cfg, seed=seed, epochs=None, buffer=4096):
         out.append(example.tokens)
         if len(out) >= n:

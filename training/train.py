@@ -42,7 +42,7 @@ from midigen.server.language.vocab import Vocabulary
 from training import corpus, pop909
 from training import dataset as ds
 from training.batching import batches
-from training.checkpoints import export, hf_from_bundle, save
+from training.checkpoints import adopt_language, export, hf_from_bundle, save
 from training.loss import Weights, evaluate, token_nll
 from training.schedule import lr_at, replan
 
@@ -185,6 +185,12 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         if (source / "midigen.json").exists():  # a shipped bundle: rebuild its weights first
             source = hf_from_bundle(source, args.out / "init-weights")
         model = GPT2LMHeadModel.from_pretrained(source)
+        own = Path(source) / "language.json"  # our checkpoints and bundles carry one
+        init_vocab = vocab_mod.load(own) if own.exists() else vocab
+        if init_vocab.tokens != vocab.tokens:
+            added = adopt_language(model, init_vocab, vocab)
+            print(f"language {init_vocab.document['version']} -> {vocab.document['version']}: "
+                  f"{added} new tokens", flush=True)  # fmt: skip
         model.config.midigen_window_bars = args.window_bars  # what this run trains it for
         model.config.midigen_max_tracks = args.max_tracks
         trainer = None

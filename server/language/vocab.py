@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 LANGUAGE_NAME = "midigen-mmm"
-LANGUAGE_VERSION = "1.1"
+LANGUAGE_VERSION = "1.2"
 
 SPECIALS = [
     "<pad>",
@@ -36,10 +36,12 @@ SPECIALS = [
     "<fill_end>",
 ]
 
-# Time signatures the language accepts; bars in any other signature are rejected with an error.
+# Meters with their own ts: token. A bar in any other meter is shown as one of these
+# (meters.py). 1.2 appended the last four; the later families' ids moved up by four, which
+# is safe because every bundle carries the token list it was trained with.
 DEFAULT_TIME_SIGNATURES = [
     "2/4", "3/4", "4/4", "5/4", "6/4", "2/2", "3/2", "4/2", "3/8", "5/8", "6/8", "7/8", "9/8",
-    "12/8",
+    "12/8", "1/4", "1/8", "7/4", "11/8",
 ]  # fmt: skip
 
 CONTROL_FAMILIES = ("density", "poly_min", "poly_max", "dur_min", "dur_max")
