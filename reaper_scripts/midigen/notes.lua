@@ -53,14 +53,15 @@ function notes.by_bar(measures, list)
 end
 
 --- Generated notes of one bar, moved from piece to project quarter notes (adding `origin`),
---- kept only if they start inside [a, b) and cut at b: nothing is ever written outside the
---- bars the user selected, whatever arrives.
-function notes.to_project(list, origin, a, b)
+--- kept only if they start inside [a, b): no note ever starts outside the bars the user
+--- selected, whatever arrives. They are cut at `limit` (default b): the writer passes the end
+--- of the item they go into.
+function notes.to_project(list, origin, a, b, limit)
   local out = {}
   for _, n in ipairs(list) do
     local start = n.start + origin
     if start >= a - 1e-9 and start < b then
-      local finish = math.min(start + n.duration, b)
+      local finish = math.min(start + n.duration, limit or b)
       if finish - start > MIN_DURATION then
         out[#out + 1] = {
           pitch = n.pitch,

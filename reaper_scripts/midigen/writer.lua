@@ -8,7 +8,13 @@ made active; made by copying a take's MIDI source in the item chunk, see chunks.
 alternatives are auditioned the REAPER way, by switching takes.
 
 Each bar is written as it arrives: its old notes removed, the new ones inserted, one MIDI_Sort
-for the take, all inside PreventUIRefresh. Before an item is first touched its state chunk is
+for the take, all inside PreventUIRefresh. The notes around the selection follow the project's
+writing rule (docs/language.md, "Writing results back"): a kept note that starts before the
+selection and still sounds when a new note of its pitch starts is shortened to end there, and a
+new note ends where a kept note of its pitch starts after the selection (and at the item's end).
+Kept notes are looked for up to LOOKBACK quarter notes before the selection, so a long project
+costs no more than a short one; a note held longer than that across the selection keeps its
+length. Before an item is first touched its state chunk is
 saved: revert() restores those chunks and deletes the items made here, so a failed, timed-out,
 cancelled or replaced job leaves the project as it was. commit() closes the job with a single
 undo point; the streamed edits before it belong to that point.
@@ -24,6 +30,8 @@ Writer.__index = Writer
 
 local EPS = 1e-6
 local DRUM_CHANNEL = 9
+local LOOKBACK = 64 -- quarter notes: 16 bars of 4/4
+local LOOKAHEAD_NOTES = 512 -- kept notes after the selection read per new note, at most
 
 function Writer.new(proj, plan)
   local self = setmetatable({}, Writer)
@@ -81,7 +89,10 @@ function Writer:_prepare_track(wire)
       end
     end
   end
-  if not entry.item then
+  if entry.item then
+    entry.item_end = select(2, project.item_span(proj, entry.item))
+  else
+    entry.item_end = b
     entry.item = reaper.CreateNewMIDIItemInProj(track, a, b, true)
     entry.fresh = reaper.GetActiveTake(entry.item)
     self.created[#self.created + 1] = { track = track, item = entry.item }
@@ -145,6 +156,47 @@ function Writer:_take(v, wire)
   return self.take_of[k]
 end
 
+-- The notes of `take` that start before the selection and still sound at its start, as
+-- { index, a, b, pitch } in PPQ. Their indices stay valid while the job writes: every note it
+-- deletes or inserts starts inside the selection, after them.
+function Writer:_ringing(take)
+  self.ringing = self.ringing or {}
+  if self.ringing[take] then
+    return self.ringing[take]
+  end
+  local a = self.plan.region[1]
+  local _, count = reaper.MIDI_CountEvts(take)
+  local ppq_a = reaper.MIDI_GetPPQPosFromProjQN(take, a - EPS)
+  local oldest = reaper.MIDI_GetPPQPosFromProjQN(take, a - LOOKBACK)
+  local out = {}
+  for i = takes.first_note_from(take, count, ppq_a) - 1, 0, -1 do
+    local _, _, _, start, finish, _, pitch = reaper.MIDI_GetNote(take, i)
+    if start < oldest then
+      break
+    end
+    if finish > ppq_a then
+      out[#out + 1] = { index = i, a = start, b = finish, pitch = pitch }
+    end
+  end
+  self.ringing[take] = out
+  return out
+end
+
+-- Where a new note starting at `ppq` must end at the latest: the first kept note of its pitch
+-- after the selection.
+local function next_kept(take, from_index, count, pitch, ppq, ppq_end)
+  for i = from_index, math.min(count, from_index + LOOKAHEAD_NOTES) - 1 do
+    local _, _, _, start, _, _, p = reaper.MIDI_GetNote(take, i)
+    if start >= ppq_end then
+      break
+    end
+    if p == pitch and start > ppq then
+      return start
+    end
+  end
+  return ppq_end
+end
+
 --- Writes one streamed bar (a job "bar" event: piece quarter notes) into its take.
 function Writer:write_bar(ev)
   local plan = self.plan
@@ -162,11 +214,26 @@ function Writer:write_bar(ev)
   end
   clear(take, bar_a, bar_b)
   local channel = plan.piece.tracks[ev.track].drum and DRUM_CHANNEL or 0
-  local list = notes.to_project(ev.notes, plan.origin, bar_a, b)
+  local list = notes.to_project(ev.notes, plan.origin, bar_a, b, self.tracks[ev.track].item_end)
+  local ringing = self:_ringing(take)
+  local _, count = reaper.MIDI_CountEvts(take)
+  local after = takes.first_note_from(take, count, reaper.MIDI_GetPPQPosFromProjQN(take, b - EPS))
+  local inserts = {}
   for _, n in ipairs(list) do
     local ppq_a = reaper.MIDI_GetPPQPosFromProjQN(take, n.start)
     local ppq_b = reaper.MIDI_GetPPQPosFromProjQN(take, n.start + n.duration)
-    reaper.MIDI_InsertNote(take, false, false, ppq_a, ppq_b, channel, n.pitch, n.velocity, true)
+    ppq_b = next_kept(take, after, count, n.pitch, ppq_a, ppq_b)
+    for _, r in ipairs(ringing) do
+      if r.pitch == n.pitch and r.a < ppq_a and r.b > ppq_a then
+        r.b = ppq_a
+        reaper.MIDI_SetNote(take, r.index, nil, nil, nil, ppq_a, nil, nil, nil, true)
+      end
+    end
+    inserts[#inserts + 1] = { ppq_a, ppq_b, n }
+  end
+  for _, x in ipairs(inserts) do -- after the reads above: inserting moves later indices
+    local n = x[3]
+    reaper.MIDI_InsertNote(take, false, false, x[1], x[2], channel, n.pitch, n.velocity, true)
   end
   reaper.MIDI_Sort(take)
   reaper.PreventUIRefresh(-1)
@@ -197,7 +264,7 @@ function Writer:revert()
   end
   reaper.PreventUIRefresh(-1)
   reaper.UpdateArrange()
-  self.saved, self.created, self.take_of, self.tracks = {}, {}, {}, {}
+  self.saved, self.created, self.take_of, self.tracks, self.ringing = {}, {}, {}, {}, {}
 end
 
 return Writer

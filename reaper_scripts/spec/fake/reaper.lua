@@ -371,6 +371,23 @@ function Fake:api()
     end
     return true
   end
+  -- As REAPER's: nil leaves a field as it is.
+  function r.MIDI_SetNote(take, i, sel, muted, a, b, chan, pitch, vel, no_sort)
+    local n = take.notes[i + 1]
+    assert(n, "MIDI_SetNote: no note " .. i)
+    local new = { selected = sel, muted = muted, ppq_a = a, ppq_b = b, chan = chan, pitch = pitch, vel = vel }
+    for k, v in pairs(new) do
+      n[k] = v
+    end
+    assert(n.ppq_b > n.ppq_a, "MIDI_SetNote: a note must end after it starts")
+    fake.sets = (fake.sets or 0) + 1
+    if no_sort then
+      take.unsorted = true
+    else
+      sort_take(take)
+    end
+    return true
+  end
   function r.MIDI_DeleteNote(take, i)
     assert(take.notes[i + 1], "MIDI_DeleteNote: no note " .. i)
     table.remove(take.notes, i + 1)
