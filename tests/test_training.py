@@ -268,3 +268,27 @@ def test_the_stream_rebars_at_its_rate_and_validation_never():
     shown = {VOCAB.tokens[i] for tokens in fixed for i in tokens}
     shown = {t for t in shown if t.startswith("ts:")}
     assert shown <= {"ts:4/4", "ts:3/4"} and shown
+
+
+def test_teacher_forcing_through_the_engine_scores_as_torch_does(bundle, traced_bundle):
+    """training.quantization scores bundles through ONNX Runtime: on the tiny bundle its
+    log-probabilities are torch's for the same weights (tiny-src), for rows of unequal length
+    in one batch, on both cache kinds; a bundle compared with itself agrees everywhere."""
+    from transformers import GPT2LMHeadModel
+
+    from midigen.server.engine.session import Engine
+    from training.quantization import compare, teacher_forced
+
+    stream = ds.examples(ds.list_pieces(PIECES), VOCAB, ds.Config(context=1024), seed=1)
+    rows = [next(stream).tokens.astype(np.int64)[: 40 + 30 * k] for k in range(3)]
+    model = GPT2LMHeadModel.from_pretrained(bundle.parent / "tiny-src").eval()
+    scored = teacher_forced([Engine(bundle, "cpu", 1), Engine(traced_bundle, "cpu", 1)], rows)
+    for i, row in enumerate(rows):
+        with torch.no_grad():
+            want = torch.log_softmax(model(torch.from_numpy(row)[None]).logits[0, :-1], -1)
+        for per_engine in scored:
+            assert per_engine[i].shape == (len(row) - 1, len(VOCAB))
+            assert np.abs(per_engine[i] - want.numpy()).max() < 1e-3
+    same = compare(bundle, bundle, rows)
+    assert same["top1_agreement_all"] == 1.0 and same["nll_change"] == 0.0
+    assert same["answer_tokens"] > 0
