@@ -240,6 +240,46 @@ def test_density_is_steered_into_its_band(engine, bmw, level):
         assert abs(level_here - level) <= 1
 
 
+@pytest.mark.parametrize("level", [5, 7, 9])
+def test_density_is_steered_into_its_band_under_one_voice(engine, bmw, level):
+    """Under poly_max 1 a random model's long notes used to fill a bar before the band was
+    reached (1-5 notes where 8 were asked): one-voice notes are now kept short enough for the
+    notes still wanted, and ring into the next selected bar only as far as its band allows."""
+    controls = {1: Controls(density=level, poly_max=1, dur_min=0, dur_max=5)}
+    lo, hi = prompts.density_band(engine.vocab, level, is_drum=False)
+    for seed in range(3):
+        bars, _, _ = run(engine, bmw, mode="infill", selection=[Selection(1, 2, 5)],
+                         controls=controls, sampling=SamplingOptions(seed=seed))  # fmt: skip
+        counts = [len(e.notes) for e in bars]
+        assert all(lo <= n and (hi is None or n <= hi) for n in counts), (seed, counts)
+
+
+def test_a_bar_behind_its_band_does_not_end_where_the_band_cannot_be_reached(engine, monkeypatch):
+    """A context note rings into the selected bar under poly_max 1, so the notes the band wants
+    no longer fit in 16ths: a model that always wants to end the bar still writes notes up to
+    the band (in the beat left after the ringing note) rather than an empty bar."""
+    from midigen.server.language.piece import Note, Piece, TimeSignature, Track
+
+    fill_end = engine.vocab.special("<fill_end>")
+
+    def eager(logits, masks, temperatures, options, rngs):
+        # end the bar when allowed, else the lowest legal token (earliest position, lowest
+        # pitch, shortest note)
+        return np.array([-1 if m is None else (fill_end if m[fill_end] else int(np.argmax(m)))
+                         for m in masks])  # fmt: skip
+
+    monkeypatch.setattr(decoding, "sample", eager)
+    notes = [Note(0, 60, 1), Note(1, 62, 1), Note(2, 64, 1), Note(3, 65, 4.0)]  # to beat 4, bar 2
+    notes += [Note(8 + i, 67, 1) for i in range(8)]
+    piece = Piece([Track(73, False, "flute", notes)], [(0.0, TimeSignature(4, 4))], length=16)
+    controls = {0: Controls(density=8, poly_max=1, dur_min=0, dur_max=5)}
+    bars, _, _ = run(engine, piece, mode="infill", selection=[Selection(0, 1, 1)],
+                     controls=controls)  # fmt: skip
+    lo, _ = prompts.density_band(engine.vocab, 8, is_drum=False)
+    written = bars[0].notes
+    assert len(written) == lo and all(n.start >= 7 for n in written)
+
+
 def test_density_bands_cover_one_level_either_side(engine):
     vocab = engine.vocab
     for drum in (False, True):

@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> None:
         "infill": "pitch classes, empty bars, notes per bar vs the original (plausibility.py)",
         "examples": "piano-roll PNGs of held-out infills (pianorolls.py)",
     }
+    from midigen.server.engine.sampling import SamplingOptions
+
+    served = SamplingOptions()
     for name, text in helps.items():
         g = sub.add_parser(name, help=text)
         g.add_argument("--model", type=Path, required=True, help="exported bundle folder")
@@ -213,8 +216,10 @@ def main(argv: list[str] | None = None) -> None:
         g.add_argument("--seed", type=int, default=0)
         g.add_argument("--threads", type=int, default=1, help="engine CPU threads (1)")
         g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-        g.add_argument("--temperature", type=float, default=1.0, help="(1.0, the server's)")
-        g.add_argument("--top-p", type=float, default=1.0, help="(1.0, the server's)")
+        g.add_argument("--temperature", type=float, default=served.temperature,
+                       help=f"({served.temperature}, the server's default)")  # fmt: skip
+        g.add_argument("--top-p", type=float, default=served.top_p,
+                       help=f"({served.top_p}, the server's default)")  # fmt: skip
         g.add_argument("--max-bar-tokens", type=int, default=512, help=argparse.SUPPRESS)
         if name != "examples":
             g.add_argument("--n", type=int, default=100 if name == "controls" else 200,

@@ -4,7 +4,8 @@ masked by its row's grammar, and the rules around them.
 - Budgets: a bar over `max_bar_tokens`, or a context about to fill, is closed.
 - Density steering: a bar is kept within one density level of its track's request by refusing
   to end it below the band's note count and refusing new notes at the top (prompts.py computes
-  the band). Density is a control the model is trained on; steering makes it one the user can
+  the band); under a one-voice limit, a note may not be so long that the missing notes could no
+  longer follow it. Density is a control the model is trained on; steering makes it one the user can
   rely on, the way the grammar makes polyphony and note lengths hard limits.
 - Retries (MIDI-GPT's rule): a bar identical to the original, or empty where the density asks for
   notes, is sampled again at a higher temperature, by rewinding that row only.
@@ -19,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..language.grammar import FilledBar, Grammar
+from ..language.grammar import PITCH, FilledBar, Grammar
 from ..language.piece import Piece
 from ..language.windows import Step
 from . import prompts
@@ -55,7 +56,8 @@ class StepDecoder:
         self.history: list[list[int]] = [[] for _ in pieces]
         self.notes = np.zeros(len(pieces), np.int64)  # notes so far in each row's current bar
         self.fill, self.fill_end = vocab.special("<fill>"), vocab.special("<fill_end>")
-        self.pos, self.pitch = vocab["pos"], vocab["pitch"]
+        self.pos, self.pitch, self.dur = vocab["pos"], vocab["pitch"], vocab["dur"]
+        self.dur_ticks = np.array(vocab.durations)
         self.sixteenth = max(1, vocab.ticks_per_quarter // 4)
         self.onset = np.zeros(len(vocab), bool)  # the tokens that begin another note
         for family in ("pos", "vel", "pitch"):
@@ -117,23 +119,44 @@ class StepDecoder:
         """Keep row v's bar within one density level of its track's request: no <fill_end>
         below the band's note count, no new note at its top. Only ever narrows the grammar's
         mask to a non-empty subset, so the grammar's guarantee of no dead ends still holds (a
-        bar with no room left for the notes the band wants simply ends)."""
-        hole = self.grammars[v].current_hole
+        bar with no room left for the notes the band wants gets as many as fit)."""
+        grammar = self.grammars[v]
+        hole = grammar.current_hole
         band = None if hole is None else self.step_prompts[v].bands.get(hole[0])
         if band is None:
             return m
         lo, hi = band
-        narrowed = None
-        if self.notes[v] < lo:
-            # no end yet, and no onset so late that the missing notes could not follow it on
-            # a 16th-note grid (a model that jumps ahead would otherwise run out of bar)
-            narrowed = m.copy()
-            narrowed[self.fill_end] = False
-            latest = self.grammars[v].ticks - (lo - self.notes[v]) * self.sixteenth
-            narrowed[self.pos.start + max(latest + 1, 0) : self.pos.stop] = False
+        # The last onset from which `need` notes still fit on a 16th-note grid in the bar.
+        latest = lambda need: grammar.ticks - 1 - (need - 1) * self.sixteenth  # noqa: E731
+        tries = []
+        if grammar.kind == PITCH:
+            if grammar.rules_now.limit == 1:
+                # one voice: the note must end where the notes still wanted after it fit (a
+                # melody of long notes would otherwise fill the bar before the band is reached),
+                # and may ring into the track's next hole bar only as far as that bar's own
+                # band leaves room
+                track, bar = hole
+                # (at least a 16th: where the wanted notes cannot all fit, as many as can)
+                longest = max(latest(lo - self.notes[v]) - grammar.tick, self.sixteenth) \
+                    if self.notes[v] < lo else grammar.window_end  # fmt: skip
+                if lo > 0 and (track, bar + 1) in grammar.holes[grammar.hole + 1 :]:
+                    room = grammar.bar_ticks[bar + 1] - 1 - (lo - 1) * self.sixteenth
+                    longest = min(longest, grammar.ticks + room - grammar.tick)
+                shorter = m.copy()
+                shorter[self.dur.start : self.dur.stop] &= self.dur_ticks <= longest
+                tries.append(shorter)
+        elif self.notes[v] < lo:
+            # no end yet, and no onset so late that the missing notes could not follow it (a
+            # model that jumps ahead would otherwise run out of bar); where a context note or
+            # the limits leave too little room, no end yet all the same
+            open_ = m.copy()
+            open_[self.fill_end] = False
+            early = open_.copy()
+            early[self.pos.start + max(latest(lo - self.notes[v]) + 1, 0) : self.pos.stop] = False
+            tries += [early, open_]
         elif hi is not None and self.notes[v] >= hi:
-            narrowed = m & ~self.onset
-        return narrowed if narrowed is not None and narrowed.any() else m
+            tries.append(m & ~self.onset)
+        return next((t for t in tries if t.any()), m)
 
     def _budget(self, v: int, grammar: Grammar, bar_tokens: int, m: np.ndarray) -> np.ndarray:
         """Row v's mask: the grammar's mask `m` steered for density, unless the bar is over its
