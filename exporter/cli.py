@@ -60,7 +60,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoint", help="Hugging Face model folder, nanoGPT .pt or Lightning .ckpt")
     p.add_argument("-o", "--output", required=True, help="bundle folder to create")
-    p.add_argument("--vocab", help="language JSON (default: midigen's own language.json)")
+    p.add_argument("--vocab", help="language JSON (default: the checkpoint folder's "
+                   "language.json, as training writes it, else midigen's own)")
     p.add_argument(
         "--config", help="model config JSON for checkpoints that lack one (HF config or model_args)"
     )
@@ -132,7 +133,7 @@ def export_bundle(args: argparse.Namespace) -> Path:
     out = Path(args.output)
     if out.exists() and not args.force:
         raise FileExistsError(f"{out}: already exists (use --force to replace it)")
-    vocab = _load_vocab(args.vocab)
+    vocab = _load_vocab(args.vocab, args.checkpoint)
     progress = not args.quiet
     log = (lambda line: tqdm.write(line)) if progress else (lambda line: None)
     stages = ["load", "export", "parity"] + ["optimize"] * args.optimize
@@ -231,12 +232,15 @@ def _run_stages(
         bar.update()
 
 
-def _load_vocab(path: str | None) -> object:
-    """The language to export with. While server/language/language.json is being finalised,
-    the default language falls back to vocab.default(), which is what language.json will be
-    built from."""
+def _load_vocab(path: str | None, checkpoint: str | None = None) -> object:
+    """The language to export with: --vocab, else the checkpoint folder's own language.json
+    (training writes one beside every checkpoint, so a model trained on an older language
+    exports with its own token ids), else midigen's current language."""
     from midigen.server.language import vocab
 
+    own = Path(checkpoint) / "language.json" if checkpoint else None
+    if path is None and own is not None and own.is_file():
+        path = str(own)
     try:
         return vocab.load(path)
     except FileNotFoundError:

@@ -26,6 +26,7 @@ from midigen.exporter.cli import main
 from midigen.server.language import vocab as vocab_module
 
 VOCAB = len(vocab_module.default())  # 519; nanoGPT-style padding takes it to 576
+VOCAB_TOKENS = vocab_module.default().tokens
 PADDED = 576
 
 # ---------------------------------------------------------------------------------------------
@@ -430,6 +431,25 @@ def test_truncated_safetensors(ckpts, tmp_path, capsys):
     weights = (src / "model.safetensors").read_bytes()
     (tmp_path / "hf" / "model.safetensors").write_bytes(weights[: len(weights) // 2])
     assert_clean_failure(capsys, tmp_path / "b", tmp_path / "hf")
+
+
+def test_a_checkpoint_folder_exports_with_its_own_language(tmp_path):
+    """Training writes language.json beside each checkpoint: a model trained on language 1.1
+    (515 rows) exports with that document, ids and all, without --vocab."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    old = vocab_module.Vocabulary(
+        {
+            **vocab_module.default_document(),
+            "version": "1.1",
+            "time_signatures": vocab_module.DEFAULT_TIME_SIGNATURES[:14],
+        }
+    )
+    config = GPT2Config(vocab_size=len(old), n_positions=128, n_embd=16, n_layer=1, n_head=2)
+    GPT2LMHeadModel(config).save_pretrained(tmp_path / "hf")
+    (tmp_path / "hf" / "language.json").write_text(old.to_json())
+    assert run_cli(tmp_path / "hf", "-o", tmp_path / "b") == 0
+    assert load_bundle(tmp_path / "b").vocabulary().tokens == old.tokens != VOCAB_TOKENS
 
 
 def test_vocab_size_mismatch(tmp_path, capsys):
