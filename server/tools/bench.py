@@ -128,7 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", help="write the results as JSON to this file")
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="sections")
     parser.add_argument("--model", help="engine section: also measure this bundle folder")
+    parser.add_argument("--int8", help="with --model: its int8 export, measured beside it")
     args = parser.parse_args(argv)
+    if args.int8 and not args.model:
+        parser.error("--int8 measures a bundle's int8 export beside it: give --model too")
     results: dict[str, object] = {
         "machine": {
             "platform": platform.platform(),
@@ -137,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     }
     for name in args.only or SECTIONS:
-        section = SECTIONS[name](args.model) if name == "engine" else SECTIONS[name]()
+        section = SECTIONS[name](args.model, args.int8) if name == "engine" else SECTIONS[name]()
         results[name] = section
         print(f"[{name}]")
         for key, value in section.items():

@@ -30,24 +30,28 @@ REPEATS = 5
 MODELS = {"default_6x256": (6, 256, 8), "gpt2small_12x768": (12, 768, 12)}
 
 
-def engine_section(model: str | None = None) -> dict[str, float]:
-    """Flat results `<model>.<backend>.<metric>`; with `model`, that bundle is measured too."""
+def engine_section(model: str | None = None, int8: str | None = None) -> dict[str, float]:
+    """Flat results `<model>.<backend>.<metric>`; with `model`, that bundle is measured too
+    (and `int8`, its int8 export, beside it)."""
     import torch
 
     torch.set_num_threads(THREADS)
     results: dict[str, float] = {"threads": float(THREADS)}
     bandwidth = copy_bandwidth()
     results["copy_bandwidth_gb_s"] = bandwidth / 1e9
+    peak = matmul_flops()
+    results["matmul_gflop_s"] = peak / 1e9
     bundles = {name: _random_bundle(name, *shape) for name, shape in MODELS.items()}
     if model:
-        bundles["model"] = (Path(model), None)
-    for name, (path, int8) in bundles.items():
-        for key, value in measure_model(path, bandwidth, int8).items():
+        bundles["model"] = (Path(model), Path(int8) if int8 else None)
+    for name, (path, quant) in bundles.items():
+        for key, value in measure_model(path, bandwidth, quant, peak).items():
             results[f"{name}.{key}"] = value
     return results
 
 
-def measure_model(path: Path, bandwidth: float, int8: Path | None = None) -> dict[str, float]:
+def measure_model(path: Path, bandwidth: float, int8: Path | None = None,
+                  peak: float | None = None) -> dict[str, float]:  # fmt: skip
     from ..engine.session import Engine
 
     rss0 = _rss_mb()
@@ -59,6 +63,9 @@ def measure_model(path: Path, bandwidth: float, int8: Path | None = None) -> dic
     weights = weight_bytes(meta)
     out["weight_mb"] = weights / 1e6
     out["floor_ms_per_token"] = floor = weights / bandwidth * 1e3
+    if peak:
+        out["gflop_per_token"] = decode_flops(meta, len(prompt)) / 1e9
+        out["compute_floor_ms_per_token"] = decode_flops(meta, len(prompt)) / peak * 1e3
     ort = ort_decode(engine, prompt)
     out.update({f"onnxruntime.{k}": v for k, v in ort.items()})
     out.update({f"onnxruntime.{k}": v for k, v in infill_timing(engine).items()})
@@ -73,6 +80,9 @@ def measure_model(path: Path, bandwidth: float, int8: Path | None = None) -> dic
             out[f"onnxruntime.speedup_vs_torch_eager{'_cpu' if kind else ''}"] = ratio
     out["onnxruntime.ratio_to_floor"] = out["onnxruntime.decode_ms_per_token"] / floor
     out["onnxruntime.ratio_to_floor_cpu"] = out["onnxruntime.decode_cpu_ms_per_token"] / floor
+    if peak:
+        compute = out["compute_floor_ms_per_token"]
+        out["onnxruntime.ratio_to_compute_floor"] = out["onnxruntime.decode_ms_per_token"] / compute
     if int8 is not None:
         quant = Engine(int8, device="cpu", threads=THREADS)
         q = ort_decode(quant, prompt)
@@ -254,6 +264,29 @@ def weight_bytes(meta: dict) -> float:
     d, layers, vocab = meta["hidden_size"], meta["layers"], meta["embedding_rows"]
     per_layer = 12 * d * d + 13 * d
     return 4.0 * (layers * per_layer + 2 * d + vocab * d + 2 * d)
+
+
+def decode_flops(meta: dict, past: int) -> float:
+    """Floating-point operations of one GPT-2 decode step after `past` tokens: two per weight
+    multiply-add (blocks and LM head) plus attention's two products over the cache."""
+    d, layers, vocab = meta["hidden_size"], meta["layers"], meta["embedding_rows"]
+    return 2.0 * (layers * 12 * d * d + vocab * d) + 4.0 * layers * d * (past + 1)
+
+
+def matmul_flops(n: int = 1024) -> float:
+    """FLOP/s of an fp32 n x n matrix product on `THREADS` threads (best of 5): the compute
+    roofline. A decode step at batch 1 is matrix-vector work, which reaches less of this than a
+    matrix product does; where the weights fit in the caches (the default model's 21 MB do in a
+    large L3) this, not DRAM bandwidth, is the floor that can bind."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(5):
+        with Stopwatch() as sw:
+            torch.mm(a, b)
+        best = min(best, sw.wall)
+    return 2.0 * n**3 / best
 
 
 def copy_bandwidth(mb: int = 256) -> float:

@@ -1,0 +1,42 @@
+"""midigen-bench's model of a decode step: the FLOP count behind its compute roofline is what
+torch actually executes for one GPT-2 decode step, and its options fail clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from midigen.server.tools.bench import main  # noqa: E402
+from midigen.server.tools.bench_engine import decode_flops  # noqa: E402
+
+
+@pytest.mark.parametrize("past", [0, 37, 300])
+def test_decode_flops_counts_what_torch_runs(past):
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(vocab_size=519, n_positions=512, n_embd=64, n_layer=3, n_head=4)
+    config._attn_implementation = "eager"  # attention as matmuls, which the counter sees
+    model = GPT2LMHeadModel(config).eval()
+    meta = {"hidden_size": 64, "layers": 3, "embedding_rows": 519}
+    with torch.no_grad():
+        cache = model(torch.zeros(1, past + 1, dtype=torch.long)).past_key_values if past else None
+        with FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, 1, dtype=torch.long), past_key_values=cache)
+    counted = counter.get_total_flops()
+    assert abs(decode_flops(meta, past) - counted) / counted < 0.02, (
+        decode_flops(meta, past),
+        counted,
+    )
+
+
+def test_int8_needs_a_model(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--only", "engine", "--int8", "x"])
+    assert stop.value.code == 2
+    assert (
+        "--int8 measures a bundle's int8 export beside it: give --model too"
+        in capsys.readouterr().err
+    )
