@@ -199,3 +199,43 @@ def test_generation_refuses_a_selected_bar_without_a_meter_naming_it(engine):
     request = gen.Request(mode="infill", selection=[Selection(0, 2, 2)])
     done = list(gen.generate(engine, piece, request))[-1]
     assert isinstance(done, gen.Done) and not done.cancelled
+
+
+@pytest.fixture(scope="module")
+def engine_1_1(tmp_path_factory):
+    """A tiny random model of language 1.1, exported with its own language.json (as a
+    checkpoint folder holds it): what the v2 bundle shipped before 1.2 speaks."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from midigen.exporter.cli import main as export
+    from midigen.server.engine.session import Engine
+
+    root = tmp_path_factory.mktemp("lang11")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(V11), n_positions=1024, n_embd=32, n_layer=1, n_head=2,
+                        midigen_window_bars=4, midigen_max_tracks=4)  # fmt: skip
+    GPT2LMHeadModel(config).save_pretrained(root / "hf")
+    (root / "hf" / "language.json").write_text(V11.to_json())
+    threads = torch.get_num_threads()
+    try:
+        assert export([str(root / "hf"), "-o", str(root / "b"), "-q", "--threads", "1",
+                       "--optimize"]) == 0  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    return Engine(root / "b", device="cpu", threads=1)
+
+
+def test_a_1_1_bundle_still_serves_and_takes_new_meters_as_context(engine_1_1, engine):
+    from midigen.server.engine import generation as gen
+    from midigen.server.language.windows import Selection
+
+    assert engine_1_1.vocab.document["version"] == "1.1" and len(engine_1_1.vocab) == 515
+    piece = piece_in([(4, 4), (7, 4), (4, 4)])
+    done = list(gen.generate(engine_1_1, piece, gen.Request("infill", [Selection(0, 2, 2)])))
+    assert isinstance(done[-1], gen.Done) and not done[-1].cancelled
+    with pytest.raises(LanguageError, match=r"bar 2 \(7/4\) cannot be generated"):
+        list(gen.generate(engine_1_1, piece, gen.Request("infill", [Selection(0, 1, 1)])))
+    bars = list(gen.generate(engine, piece, gen.Request("infill", [Selection(0, 1, 1)])))
+    written = [e for e in bars if isinstance(e, gen.BarDone)]
+    assert [(e.start, e.end) for e in written] == [(4.0, 11.0)]  # the 1.2 model writes the 7/4
