@@ -39,6 +39,16 @@ local function sort_take(take)
   take.unsorted = false
 end
 
+-- What REAPER does after a note edit: sort now, or mark the take unsorted until MIDI_Sort.
+local function sorted_unless(take, no_sort)
+  if no_sort then
+    take.unsorted = true
+  else
+    sort_take(take)
+  end
+  return true
+end
+
 --- spec = { markers = {...}, selection = {a_qn, b_qn}, tracks = { {name, selected, muted,
 --- items = { {start_qn, end_qn, muted, takes = { {notes = { {start, finish, pitch, vel,
 --- chan} }, ccs = { {qn, chanmsg, chan, msg2, msg3} } } } } } } } }, answers = { MB = {...},
@@ -364,12 +374,7 @@ function Fake:api()
     assert(pitch >= 0 and pitch <= 127 and vel >= 1 and vel <= 127 and chan >= 0 and chan <= 15, "MIDI_InsertNote: bad note")
     take.notes[#take.notes + 1] = { ppq_a = a, ppq_b = b, chan = chan, pitch = pitch, vel = vel, muted = muted, selected = sel }
     fake.inserts[#fake.inserts + 1] = { tick = fake.tick, take = take, qn = take_qn(take, a), pitch = pitch }
-    if no_sort then
-      take.unsorted = true
-    else
-      sort_take(take)
-    end
-    return true
+    return sorted_unless(take, no_sort)
   end
   -- As REAPER's: nil leaves a field as it is.
   function r.MIDI_SetNote(take, i, sel, muted, a, b, chan, pitch, vel, no_sort)
@@ -381,12 +386,7 @@ function Fake:api()
     end
     assert(n.ppq_b > n.ppq_a, "MIDI_SetNote: a note must end after it starts")
     fake.sets = (fake.sets or 0) + 1
-    if no_sort then
-      take.unsorted = true
-    else
-      sort_take(take)
-    end
-    return true
+    return sorted_unless(take, no_sort)
   end
   function r.MIDI_DeleteNote(take, i)
     assert(take.notes[i + 1], "MIDI_DeleteNote: no note " .. i)
