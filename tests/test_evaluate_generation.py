@@ -299,3 +299,36 @@ def test_model_card_shows_the_baselines_beside_the_model(bundle, engine, items, 
         assert (f"**Falls short:** {measure}" in card) == (not met)
     for name in report["rolls"][0]["files"].values():
         assert (model / name).is_file() and f"]({name})" in card
+
+
+def test_model_card_states_speed_and_int8_against_their_goals(bundle, results, tmp_path):
+    """With bench.json and int8.json in the results, the card's table has the speed, size and
+    int8 goals, met or short as the numbers say, and a section with the measured figures."""
+    from training import model_card
+
+    model, res = tmp_path / "models" / "tiny", tmp_path / "results"
+    shutil.copytree(bundle, model)
+    shutil.copytree(results, res)
+    engine = {"threads": 1.0, "copy_bandwidth_gb_s": 9.87, "matmul_gflop_s": 55.5}
+    measured = {"prompt_tokens": 664, "floor_ms_per_token": 1.94, "gflop_per_token": 0.0137,
+                "compute_floor_ms_per_token": 0.247, "onnxruntime.decode_ms_per_token": 2.34,
+                "onnxruntime.decode_cpu_ms_per_token": 2.31, "onnxruntime.prefill_ms": 61.0,
+                "onnxruntime.infill_first_bar_ms": 97.0, "onnxruntime.infill_total_ms": 180.0,
+                "onnxruntime.ratio_to_compute_floor": 9.47,
+                "onnxruntime_int8.decode_ms_per_token": 1.77,
+                "onnxruntime_int8.decode_cpu_ms_per_token": 1.75}  # fmt: skip
+    engine.update({f"model.{k}": v for k, v in measured.items()})
+    machine = {"processor": "x86_64", "platform": "Linux"}
+    (res / "bench.json").write_text(json.dumps({"machine": machine, "engine": engine}))
+    int8 = {"examples": 64, "split": "pop909-test", "answer_tokens": 11223, "nll_change": 0.0031,
+            "answer_nll": {"fp32": 2.3648, "int8": 2.3721}, "top1_agreement_answer": 0.9908,
+            "top1_agreement_all": 0.9919}  # fmt: skip
+    (res / "int8.json").write_text(json.dumps(int8))
+    model_card.main(["--model", str(model), "--results", str(res)])
+    card = (model / "MODEL_CARD.md").read_text()
+    assert "| decode, ms per token (one core) | at most 2 | 2.34 | **falls short** |" in card
+    assert "| first bar of a 4-bar infill, ms (one core) | at most 150 | 97 | met |" in card
+    assert "99.1 % agreement, NLL +0.31% | met |" in card
+    assert "## Speed and int8" in card
+    for figure in ("| decode, ms per token (wall) | 2.34 | 1.77 |", "9.5x", "664-token", "+0.31%"):
+        assert figure in card, figure

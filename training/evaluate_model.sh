@@ -47,10 +47,10 @@ $PY -m training.evaluate infill --model "$NEW" --out "$RES" --n 100 > "$RES/infi
 wait
 $PY -m training.evaluate examples --model "$NEW" --out "$RES" > "$RES/examples.log" 2>&1
 
-echo "== int8 against fp32 on held-out POP909 (quality), then both in the benchmark (speed)"
+echo "== int8 against fp32 on held-out POP909 (quality), then both in the benchmark on one core (speed)"
 $PY -m training.quantization --fp32 "$NEW" --int8 "$INT8" --pop909 "$POP909" --examples 64 \
     --json "$RES/int8.json" > "$RES/int8.log" 2>&1
-$PY -m midigen.server.tools.bench --only engine --model "$NEW" --int8 "$INT8" \
+MIDIGEN_BENCH_THREADS=1 $PY -m midigen.server.tools.bench --only engine --model "$NEW" --int8 "$INT8" \
     --json "$RES/bench.json" > "$RES/bench.log" 2>&1
 
 if [ -n "$REF" ]; then

@@ -9,6 +9,8 @@ rolls (`python -m training.compare ... --json DIR/baselines-SPLIT.json --rolls D
 training/card_baselines.py); the PNGs the card shows are copied next to it. `--run` (repeatable, in
 training order, e.g. a warm start's first run then the second) adds the training runs' steps,
 minutes, tokens and validation NLL from their log.jsonl (and last/trainer.pt when present).
+bench.json and int8.json, when present (training/evaluate_model.sh writes them), add speed,
+size and int8 goals and a "Speed and int8" section (training/card_speed.py).
 
 Each goal of issue #6 is stated with its result and, where the result misses it, a "falls short"
 line: NLL at least 25 % below the 4-gram, density within +-1 of the request (the issue gives no
@@ -22,7 +24,7 @@ import json
 import shutil
 from pathlib import Path
 
-from training import card_baselines
+from training import card_baselines, card_speed
 from training.card_text import num, pct, render
 
 NLL_GOAL = 0.25  # answer NLL at least this much below the 4-gram's
@@ -192,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         if f.is_file() and f.suffix in (".onnx", ".data", ".json")
     )
     runs = [run_summary(r) for r in args.run]
+    bench, int8 = card_speed.load(args.results)
     compared = card_baselines.load(args.results)
     reference = card_baselines.load(args.reference) if args.reference else {}
     comparison, compared_pictures = card_baselines.section(compared)
@@ -208,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
         runs,
         goals(nll, controls, args.density_goal, nll_pop)
         + card_baselines.goals(compared)
-        + card_baselines.reference_goals(compared, reference),
+        + card_baselines.reference_goals(compared, reference)
+        + card_speed.goals(bench, int8, size / 1e6),
         comparison,
         nll_pop,
     )
@@ -218,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in pictures:
         if (args.results / name).is_file() and args.results.resolve() != args.model.resolve():
             shutil.copyfile(args.results / name, args.model / name)
+    text += card_speed.section(bench, int8)
     if args.observations is not None:
         text += "\n## Observed in the outputs\n\n" + args.observations.read_text().strip() + "\n"
     (args.model / "MODEL_CARD.md").write_text(text)

@@ -1,0 +1,108 @@
+"""The model card's speed and int8 parts: what `midigen-bench --model B --int8 B8` measured
+(RESULTS/bench.json) and `training.quantization` (RESULTS/int8.json), against issue 15's goals.
+
+The speed goals are for one core of the development machine (MIDIGEN_BENCH_THREADS=1); the
+int8 bundle is worth shipping only if it keeps the fp32 model's answers (top-1 agreement at
+least 99 %, held-out answer NLL within 1 %) and is faster.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from training.card_text import num, pct
+
+DECODE_MS = 2.0  # per token, one core
+FIRST_BAR_MS = 150.0  # first bar of a 4-bar infill, one core
+BUNDLE_MB = 60.0
+INT8_AGREEMENT = 0.99
+INT8_NLL = 0.01
+
+
+def load(results: Path) -> tuple[dict | None, dict | None]:
+    """(bench, int8) reports, each None when the results folder lacks it."""
+    out = []
+    for name in ("bench", "int8"):
+        path = results / f"{name}.json"
+        out.append(json.loads(path.read_text()) if path.is_file() else None)
+    return out[0], out[1]
+
+
+def _model(bench: dict) -> dict:
+    engine = bench["engine"]
+    return {k[len("model.") :]: v for k, v in engine.items() if k.startswith("model.")}
+
+
+def goals(bench: dict | None, int8: dict | None, size_mb: float
+          ) -> list[tuple[str, str, str, bool]]:  # fmt: skip
+    """(measure, goal, result, met) rows for the card's summary table."""
+    rows = [("bundle size", f"at most {BUNDLE_MB:g} MB", f"{size_mb:.1f} MB", size_mb <= BUNDLE_MB)]
+    if bench is not None:
+        m, threads = _model(bench), int(bench["engine"]["threads"])
+        cores = "one core" if threads == 1 else f"{threads} threads"
+        decode, first = m["onnxruntime.decode_ms_per_token"], m["onnxruntime.infill_first_bar_ms"]
+        rows += [
+            (f"decode, ms per token ({cores})", f"at most {DECODE_MS:g}", num(decode, 2),
+             decode <= DECODE_MS),
+            (f"first bar of a 4-bar infill, ms ({cores})", f"at most {FIRST_BAR_MS:g}",
+             f"{first:.0f}", first <= FIRST_BAR_MS),
+        ]  # fmt: skip
+    if int8 is not None:
+        agree, change = int8["top1_agreement_answer"], int8["nll_change"]
+        rows.append((
+            f"int8 bundle keeps the answers ({int8['split']}, {int8['answer_tokens']} tokens)",
+            f"top-1 agreement at least {pct(INT8_AGREEMENT)}, answer NLL within {pct(INT8_NLL)}",
+            f"{pct(agree)} agreement, NLL {change:+.2%}",
+            agree >= INT8_AGREEMENT and abs(change) <= INT8_NLL,
+        ))  # fmt: skip
+    return rows
+
+
+def section(bench: dict | None, int8: dict | None) -> str:
+    """The card's "Speed and int8" section (empty when neither report exists)."""
+    if bench is None and int8 is None:
+        return ""
+    lines = ["", "## Speed and int8", ""]
+    if bench is not None:
+        m, e, machine = _model(bench), bench["engine"], bench["machine"]
+        fp32, q = "onnxruntime.", "onnxruntime_int8."
+        rows = [
+            ("decode, ms per token (wall)", num(m[fp32 + "decode_ms_per_token"]),
+             num(m.get(q + "decode_ms_per_token"))),
+            ("decode, CPU ms per token", num(m[fp32 + "decode_cpu_ms_per_token"]),
+             num(m.get(q + "decode_cpu_ms_per_token"))),
+            ("prefill of the prompt, ms", f"{m[fp32 + 'prefill_ms']:.0f}", ""),
+            ("4-bar infill: first bar, ms", f"{m[fp32 + 'infill_first_bar_ms']:.0f}", ""),
+            ("4-bar infill: all of it, ms", f"{m[fp32 + 'infill_total_ms']:.0f}", ""),
+            (f"weight-streaming floor (DRAM at {num(e['copy_bandwidth_gb_s'], 1)} GB/s), ms",
+             num(m["floor_ms_per_token"]), ""),
+            (f"compute floor ({num(m['gflop_per_token'] * 1e3, 1)} MFLOP per token at "
+             f"{e['matmul_gflop_s']:.0f} GFLOP/s), ms", num(m["compute_floor_ms_per_token"]), ""),
+            ("decode over the compute floor", f"{num(m[fp32 + 'ratio_to_compute_floor'], 1)}x",
+             ""),
+            ("torch eager with a KV cache, ms per token",
+             num(m.get("torch_eager.decode_ms_per_token")), ""),
+        ]  # fmt: skip
+        lines += [
+            f"`midigen-bench --only engine --model BUNDLE --int8 BUNDLE-int8` on "
+            f"{int(e['threads'])} thread(s) of {machine['processor']} ({machine['platform']}): "
+            f"a {int(m['prompt_tokens'])}-token infill prompt (8 bars x 4 tracks), decode timed "
+            "over 32 tokens, best of 5.",
+            "",
+            "| measure | fp32 | int8 |",
+            "|---|---|---|",
+            *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+            "",
+        ]
+    if int8 is not None:
+        nll = int8["answer_nll"]
+        lines += [
+            f"int8 against fp32, teacher-forced through ONNX Runtime on {int8['examples']} "
+            f"held-out {int8['split']} examples (`training.quantization`): answer NLL "
+            f"{num(nll['fp32'], 4)} vs {num(nll['int8'], 4)} ({int8['nll_change']:+.2%}), "
+            f"top-1 agreement {pct(int8['top1_agreement_answer'])} on answer tokens, "
+            f"{pct(int8['top1_agreement_all'])} on all.",
+            "",
+        ]
+    return "\n".join(lines)
