@@ -126,25 +126,10 @@ class StepDecoder:
         if band is None:
             return m
         lo, hi = band
-        # The last onset from which `need` notes still fit on a 16th-note grid in the bar.
-        latest = lambda need: grammar.ticks - 1 - (need - 1) * self.sixteenth  # noqa: E731
         tries = []
         if grammar.kind == PITCH:
             if grammar.rules_now.limit == 1:
-                # one voice: the note must end where the notes still wanted after it fit (a
-                # melody of long notes would otherwise fill the bar before the band is reached),
-                # and may ring into the track's next hole bar only as far as that bar's own
-                # band leaves room
-                track, bar = hole
-                # (at least a 16th: where the wanted notes cannot all fit, as many as can)
-                longest = max(latest(lo - self.notes[v]) - grammar.tick, self.sixteenth) \
-                    if self.notes[v] < lo else grammar.window_end  # fmt: skip
-                if lo > 0 and (track, bar + 1) in grammar.holes[grammar.hole + 1 :]:
-                    room = grammar.bar_ticks[bar + 1] - 1 - (lo - 1) * self.sixteenth
-                    longest = min(longest, grammar.ticks + room - grammar.tick)
-                shorter = m.copy()
-                shorter[self.dur.start : self.dur.stop] &= self.dur_ticks <= longest
-                tries.append(shorter)
+                tries.append(self._one_voice_durations(v, m, lo))
         elif self.notes[v] < lo:
             # no end yet, and no onset so late that the missing notes could not follow it (a
             # model that jumps ahead would otherwise run out of bar); where a context note or
@@ -152,11 +137,35 @@ class StepDecoder:
             open_ = m.copy()
             open_[self.fill_end] = False
             early = open_.copy()
-            early[self.pos.start + max(latest(lo - self.notes[v]) + 1, 0) : self.pos.stop] = False
+            early[self.pos.start + max(self._latest(grammar.ticks, lo - self.notes[v]) + 1, 0) :
+                  self.pos.stop] = False  # fmt: skip
             tries += [early, open_]
         elif hi is not None and self.notes[v] >= hi:
             tries.append(m & ~self.onset)
         return next((t for t in tries if t.any()), m)
+
+    def _latest(self, bar_ticks: int, need: int) -> int:
+        """The last onset in a bar of `bar_ticks` from which `need` notes fit on a 16th grid."""
+        return bar_ticks - 1 - (need - 1) * self.sixteenth
+
+    def _one_voice_durations(self, v: int, m: np.ndarray, lo: int) -> np.ndarray:
+        """Under a one-voice limit, the durations (of mask `m`) that leave room for the band:
+        a note ends where the notes still wanted after it fit (a melody of long notes would
+        otherwise fill the bar before the band is reached; at least a 16th, so where they
+        cannot all fit as many as can), and rings into the track's next selected bar only as
+        far as that bar's own band leaves room."""
+        grammar = self.grammars[v]
+        track, bar = grammar.current_hole
+        longest = grammar.window_end
+        if self.notes[v] < lo:
+            longest = max(self._latest(grammar.ticks, lo - self.notes[v]) - grammar.tick,
+                          self.sixteenth)  # fmt: skip
+        if lo > 0 and (track, bar + 1) in grammar.holes[grammar.hole + 1 :]:
+            room = self._latest(grammar.bar_ticks[bar + 1], lo)
+            longest = min(longest, grammar.ticks + room - grammar.tick)
+        shorter = m.copy()
+        shorter[self.dur.start : self.dur.stop] &= self.dur_ticks <= longest
+        return shorter
 
     def _budget(self, v: int, grammar: Grammar, bar_tokens: int, m: np.ndarray) -> np.ndarray:
         """Row v's mask: the grammar's mask `m` steered for density, unless the bar is over its
