@@ -16,7 +16,8 @@ bars within +-1 of the request" is exactly the fraction of requests.
   0..5). The server cannot send "any" (an unset control means "measured"), so `open` is the
   closest request to "density alone". A request is `reachable` when the prompt's hard limits
   let at least level-1 onsets fit in the bar (poly_max voices x notes of the shortest allowed
-  length), so misses forced by the limits can be told from misses by the model.
+  length, where the track's context notes leave the voice free), so misses forced by the
+  limits can be told from misses by the model.
 - poly_max k for POLY_LIMITS: a hard limit. `violations` counts requests where some tick under a
   generated note has more than k sounding notes of the track (counted as the grammar counts:
   the window's notes plus notes ringing in from before it); it must be 0.
@@ -83,9 +84,11 @@ def misplaced_notes(result: Infill) -> int:
 
 
 def max_density_level(result: Infill) -> int:
-    """The highest density level the prompt's hard limits leave possible in the selected bars:
-    per bar, poly_max voices each starting a note of the shortest allowed length back to back
-    (an upper bound: it ignores notes ringing in). Without a polyphony limit: the top level."""
+    """The highest density level the prompt's hard limits leave possible in the selected bars,
+    an upper bound: per bar and per voice of poly_max, notes of the shortest allowed length back
+    to back over the ticks where that voice is free of the track's context notes (notes ringing
+    in from before the window or from an unselected bar take voices, as the grammar counts
+    them). Without a polyphony limit: the top level."""
     vocab, c = result.vocab, result.asked
     levels = vocab.document["density_levels"]
     if c.poly_max is None or c.poly_max >= vocab.document["polyphony_levels"]:
@@ -95,8 +98,22 @@ def max_density_level(result: Infill) -> int:
         d for d in vocab.durations if c.dur_min is None or ctl.duration_class(d, tpq) >= c.dur_min
     )
     bars = result.task.hole_bars
-    onsets = sum(c.poly_max * (1 + (result.bar_ticks[b] - 1) // shortest) for b in bars)
-    return ctl.density_level(vocab, onsets / len(bars), result.generated.is_drum)
+    context = dataclasses.replace(
+        result.original, bars=[[] if b in bars else notes for b, notes in
+                               enumerate(result.original.bars)]
+    )  # fmt: skip
+    counts = ctl.sounding_counts(context, result.bar_ticks)
+    for ticks in result.ring_in:
+        counts[:ticks] += 1
+    starts = np.cumsum([0, *result.bar_ticks])
+    onsets = 0
+    for b in bars:
+        here = counts[starts[b] : starts[b + 1]]
+        for voice in range(1, c.poly_max + 1):  # ticks where a voice-th note still fits
+            free = np.concatenate([[False], here <= c.poly_max - voice, [False]])
+            edges = np.flatnonzero(np.diff(free.astype(np.int8)))
+            onsets += sum(-(-int(end - begin) // shortest) for begin, end in edges.reshape(-1, 2))
+    return int(ctl.density_level(vocab, onsets / len(bars), result.generated.is_drum))
 
 
 def _record(result: Infill) -> dict:
