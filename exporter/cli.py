@@ -60,8 +60,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoint", help="Hugging Face model folder, nanoGPT .pt or Lightning .ckpt")
     p.add_argument("-o", "--output", required=True, help="bundle folder to create")
-    p.add_argument("--vocab", help="language JSON (default: the checkpoint folder's "
-                   "language.json, as training writes it, else midigen's own)")
+    p.add_argument(
+        "--vocab",
+        help="language JSON (default: the checkpoint folder's "
+        "language.json, as training writes it, else midigen's own)",
+    )
     p.add_argument(
         "--config", help="model config JSON for checkpoints that lack one (HF config or model_args)"
     )

@@ -147,7 +147,7 @@ def test_help_lists_every_flag():
 
 def test_without_a_model_it_says_so_in_one_line(monkeypatch, capsys):
     """An install whose models/ lost its bundle (the shipped one is tested below)."""
-    monkeypatch.setattr(daemon, "default_bundle", lambda: None)
+    monkeypatch.setattr(daemon, "default_bundle", lambda gpu=False: None)
     monkeypatch.delenv("MIDIGEN_MODEL", raising=False)
     assert daemon.main(["--port", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -123,3 +123,21 @@ def test_the_cli_uses_it_by_default(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert default_bundle().name in result.stderr and out.stat().st_size > 0
+
+
+def test_the_default_bundle_on_a_gpu_is_not_int8(tmp_path, monkeypatch):
+    """On CPUs the first bundle by name (the int8 default when it ships); on CUDA the first
+    that is not int8, whose quantised products ONNX Runtime would run on the CPU."""
+    import json
+
+    import midigen.models as models
+
+    for name, dtype in (("a-int8", "int8"), ("b-fp32", "fp32"), ("c-fp16", "fp16")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "midigen.json").write_text(json.dumps({"dtype": dtype}))
+    monkeypatch.setattr(models, "__file__", str(tmp_path / "__init__.py"))
+    assert models.default_bundle().name == "a-int8"
+    assert models.default_bundle(gpu=True).name == "b-fp32"
+    (tmp_path / "b-fp32" / "midigen.json").unlink()
+    (tmp_path / "c-fp16" / "midigen.json").unlink()
+    assert models.default_bundle(gpu=True).name == "a-int8"  # nothing else: still served

@@ -29,19 +29,26 @@ def load(results: Path) -> tuple[dict | None, dict | None]:
     return out[0], out[1]
 
 
+def _ms(x: float | None) -> str:
+    return "" if x is None else f"{x:.0f}"
+
+
 def _model(bench: dict) -> dict:
     engine = bench["engine"]
     return {k[len("model.") :]: v for k, v in engine.items() if k.startswith("model.")}
 
 
-def goals(bench: dict | None, int8: dict | None, size_mb: float
+def goals(bench: dict | None, int8: dict | None, size_mb: float, dtype: str = "fp32"
           ) -> list[tuple[str, str, str, bool]]:  # fmt: skip
-    """(measure, goal, result, met) rows for the card's summary table."""
+    """(measure, goal, result, met) rows for the card's summary table; speed is the card's own
+    bundle's (`dtype`: the int8 column when the card is for the int8 bundle)."""
     rows = [("bundle size", f"at most {BUNDLE_MB:g} MB", f"{size_mb:.1f} MB", size_mb <= BUNDLE_MB)]
     if bench is not None:
         m, threads = _model(bench), int(bench["engine"]["threads"])
         cores = "one core" if threads == 1 else f"{threads} threads"
-        decode, first = m["onnxruntime.decode_ms_per_token"], m["onnxruntime.infill_first_bar_ms"]
+        key = "onnxruntime_int8." if dtype == "int8" else "onnxruntime."
+        decode, first = m[key + "decode_ms_per_token"], m[key + "infill_first_bar_ms"]
+        cores += ", int8" if dtype == "int8" else ""
         rows += [
             (f"decode, ms per token ({cores})", f"at most {DECODE_MS:g}", num(decode, 2),
              decode <= DECODE_MS),
@@ -72,9 +79,11 @@ def section(bench: dict | None, int8: dict | None) -> str:
              num(m.get(q + "decode_ms_per_token"))),
             ("decode, CPU ms per token", num(m[fp32 + "decode_cpu_ms_per_token"]),
              num(m.get(q + "decode_cpu_ms_per_token"))),
-            ("prefill of the prompt, ms", f"{m[fp32 + 'prefill_ms']:.0f}", ""),
-            ("4-bar infill: first bar, ms", f"{m[fp32 + 'infill_first_bar_ms']:.0f}", ""),
-            ("4-bar infill: all of it, ms", f"{m[fp32 + 'infill_total_ms']:.0f}", ""),
+            ("prefill of the prompt, ms", *(_ms(m.get(k + "prefill_ms")) for k in (fp32, q))),
+            ("4-bar infill: first bar, ms",
+             *(_ms(m.get(k + "infill_first_bar_ms")) for k in (fp32, q))),
+            ("4-bar infill: all of it, ms",
+             *(_ms(m.get(k + "infill_total_ms")) for k in (fp32, q))),
             (f"weight-streaming floor (DRAM at {num(e['copy_bandwidth_gb_s'], 1)} GB/s), ms",
              num(m["floor_ms_per_token"]), ""),
             (f"compute floor ({num(m['gflop_per_token'] * 1e3, 1)} MFLOP per token at "

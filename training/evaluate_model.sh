@@ -5,9 +5,13 @@
 #   training/evaluate_model.sh RUN NAME RESULTS [REFERENCE]
 #
 # RUN        a training run folder (its best/ is exported)
-# NAME       where the bundles go: ~/.cache/midigen/bundles/NAME and NAME-int8
+# NAME       where the bundles go: ~/.cache/midigen/bundles/NAME-fp32 and NAME-int8
 # RESULTS    the results folder (created)
 # REFERENCE  the results folder of the model this one replaces (its baselines-*.json), optional
+#
+# SERVED=int8 (default) or fp32: the bundle the generation measures run on, i.e. the one that
+# will ship as the default (int8 when it keeps fp32's answers and is faster; int8.json and
+# bench.json say whether it does). NLL is always the checkpoint's own (torch, fp32).
 #
 # Then: python -m training.model_card --model BUNDLE --results RESULTS --run RUN \
 #           [--reference REFERENCE] [--observations notes.md]
@@ -18,13 +22,18 @@ RES=$3
 REF=${4:-}
 PY=${PYTHON:-python}
 BUNDLES=${MIDIGEN_BUNDLES:-$HOME/.cache/midigen/bundles}
-NEW=$BUNDLES/$NAME
+FP32=$BUNDLES/$NAME-fp32
 INT8=$BUNDLES/$NAME-int8
+case ${SERVED:-int8} in
+    int8) NEW=$INT8 ;;
+    fp32) NEW=$FP32 ;;
+    *) echo "SERVED must be int8 or fp32" >&2; exit 2 ;;
+esac
 POP909=${POP909:-../shared/data/pop909}
 mkdir -p "$RES" "$BUNDLES"
 
 echo "== export (fp32 fused graph, and its int8 twin)"
-$PY -m midigen.exporter.cli "$RUN/best" -o "$NEW" --optimize --threads 1 --force -q
+$PY -m midigen.exporter.cli "$RUN/best" -o "$FP32" --optimize --threads 1 --force -q
 $PY -m midigen.exporter.cli "$RUN/best" -o "$INT8" --optimize --int8 --threads 1 --force -q
 
 echo "== against the baselines, both held-out splits"
@@ -48,12 +57,12 @@ wait
 $PY -m training.evaluate examples --model "$NEW" --out "$RES" > "$RES/examples.log" 2>&1
 
 echo "== int8 against fp32 on held-out POP909 (quality), then both in the benchmark on one core (speed)"
-$PY -m training.quantization --fp32 "$NEW" --int8 "$INT8" --pop909 "$POP909" --examples 64 \
+$PY -m training.quantization --fp32 "$FP32" --int8 "$INT8" --pop909 "$POP909" --examples 64 \
     --json "$RES/int8.json" > "$RES/int8.log" 2>&1
-MIDIGEN_BENCH_THREADS=1 $PY -m midigen.server.tools.bench --only engine --model "$NEW" --int8 "$INT8" \
+MIDIGEN_BENCH_THREADS=1 $PY -m midigen.server.tools.bench --only engine --model "$FP32" --int8 "$INT8" \
     --json "$RES/bench.json" > "$RES/bench.log" 2>&1
 
 if [ -n "$REF" ]; then
     echo "reference: $REF (pass it to training.model_card --reference)"
 fi
-echo "done: $RES"
+echo "done: $RES (generation measured on $NEW)"

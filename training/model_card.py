@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         goals(nll, controls, args.density_goal, nll_pop)
         + card_baselines.goals(compared)
         + card_baselines.reference_goals(compared, reference)
-        + card_speed.goals(bench, int8, size / 1e6),
+        + card_speed.goals(bench, int8, size / 1e6, meta.get("dtype", "fp32")),
         comparison,
         nll_pop,
     )

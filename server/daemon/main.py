@@ -21,7 +21,7 @@ from pathlib import Path
 from midigen.models import default_bundle
 
 from ..engine.generation import BarDone
-from ..engine.session import DEVICES, Engine
+from ..engine.session import DEVICES, Engine, will_use_cuda
 from . import protocol as p
 from .clients import Clients
 from .handlers import Handlers
@@ -253,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         allow = parse_networks(args.allow)
     except ValueError as e:
         return _fail(str(e), 2)
-    model = args.model or os.environ.get("MIDIGEN_MODEL") or default_bundle()
+    model = (args.model or os.environ.get("MIDIGEN_MODEL")
+             or default_bundle(gpu=will_use_cuda(args.device)))  # fmt: skip
     if model is None:
         return _fail(
             "no default model is installed (models/ holds no bundle yet); "

@@ -23,7 +23,7 @@ from midigen.exporter.bundle import Bundle, load_bundle
 from ..language.vocab import Vocabulary
 from .kvcache import EngineError, GrowingCache, SharedCache
 
-__all__ = ["DEVICES", "Engine", "EngineError", "choose_providers"]
+__all__ = ["DEVICES", "Engine", "EngineError", "choose_providers", "will_use_cuda"]
 
 log = logging.getLogger("midigen.engine")
 
@@ -35,6 +35,15 @@ CPU = "CPUExecutionProvider"
 def _gpu_present() -> bool:
     """A cheap look for an NVIDIA GPU before asking ORT, whose failed CUDA load is slow and loud."""
     return os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
+
+
+def will_use_cuda(device: str) -> bool:
+    """Whether an engine made with `device` tries CUDA first (the choice of default bundle
+    depends on it, before any bundle is loaded)."""
+    try:
+        return choose_providers(device)[0][0] == CUDA
+    except EngineError:
+        return False
 
 
 def choose_providers(device: str) -> tuple[list[str], str]:

@@ -86,6 +86,8 @@ def measure_model(path: Path, bandwidth: float, int8: Path | None = None,
     if int8 is not None:
         quant = Engine(int8, device="cpu", threads=THREADS)
         q = ort_decode(quant, prompt)
+        out["onnxruntime_int8.prefill_ms"] = q["prefill_ms"]
+        out.update({f"onnxruntime_int8.{k}": v for k, v in infill_timing(quant).items()})
         for kind in ("", "cpu_"):
             key = f"decode_{kind}ms_per_token"
             out[f"onnxruntime_int8.{key}"] = q[key]

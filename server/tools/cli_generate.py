@@ -230,8 +230,10 @@ def _model(args: argparse.Namespace) -> Bundle:
     (control ranges, meters) is checked before the seconds a model load takes."""
     from midigen.exporter.bundle import BundleError, load_bundle
     from midigen.models import default_bundle
+    from midigen.server.engine.session import will_use_cuda
 
-    model = args.model or os.environ.get("MIDIGEN_MODEL") or default_bundle()
+    model = (args.model or os.environ.get("MIDIGEN_MODEL")
+             or default_bundle(gpu=will_use_cuda(args.device)))  # fmt: skip
     if not model:
         raise UsageError("no model bundle: pass --model FOLDER or set MIDIGEN_MODEL")
     try:
