@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from midigen.server.language import vocab as vocab_mod
+from midigen.server.language.piece import Piece, TimeSignature
 from training import corpus, loss, pop909
 from training import dataset as ds
 
@@ -125,6 +126,15 @@ def nll_report(args: argparse.Namespace) -> dict:
     else:
         held_source = ds.cache_pieces(args.cache, args.split)
         train_pieces = ds.cache_pieces(args.cache, "train")
+    if args.meter:  # every held-out piece re-barred in one meter, notes untouched
+        num, den = (int(x) for x in args.meter.split("/"))
+        inner = held_source
+
+        def held_source(rng):  # noqa: ANN001, ANN202 - a piece source, as dataset's
+            for piece in inner(rng):
+                yield Piece(piece.tracks, [(0.0, TimeSignature(num, den))], piece.tempos,
+                            piece.length)  # fmt: skip
+
     held_out = ds.fixed_examples(held_source, vocab, args.examples, cfg)
     counted = ds.fixed_examples(train_pieces, vocab, args.ngram_examples, cfg, seed=99)
     ngram = NGram(counted, len(vocab))
@@ -133,6 +143,7 @@ def nll_report(args: argparse.Namespace) -> dict:
     result = {
         "checkpoint": str(args.model),
         "split": ("pop909-" if args.pop909 is not None else "classical-") + args.split,
+        "meter": args.meter,
         "window_bars": cfg.window_bars,
         "examples": len(held_out),
         "answer_tokens": scored["valid_fill_tokens"],
@@ -196,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--window-bars", type=int, default=0,
                    help="example window (0: the model's own); to score models alike")  # fmt: skip
     p.add_argument("--ngram-examples", type=int, default=20000)
+    p.add_argument("--meter", metavar="N/D",
+                   help="re-bar the held-out pieces in this meter first (e.g. 7/4: how well "
+                   "the model writes a meter its data has only by augmentation)")  # fmt: skip
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", type=Path, help="also write the result here")
     p.add_argument("--out", type=Path, help="also write the result to OUT/nll.json")
