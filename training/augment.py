@@ -64,5 +64,10 @@ def rebar(piece: Piece, rng: np.random.Generator) -> Piece:
     choices = REBAR.get(ts.denominator)
     if not choices:
         return piece
-    num, den = (int(x) for x in choices[int(rng.integers(len(choices)))].split("/"))
+    return in_meter(piece, choices[int(rng.integers(len(choices)))])
+
+
+def in_meter(piece: Piece, meter: str) -> Piece:
+    """`piece` barred in `meter` ("7/4") throughout, its notes, tempos and length untouched."""
+    num, den = (int(x) for x in meter.split("/"))
     return Piece(piece.tracks, [(0.0, TimeSignature(num, den))], piece.tempos, piece.length)

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from midigen.server.language import vocab as vocab_mod
-from midigen.server.language.piece import Piece, TimeSignature
 from training import corpus, loss, pop909
 from training import dataset as ds
+from training.augment import in_meter
 
 ORDER = 4
 
@@ -127,13 +127,10 @@ def nll_report(args: argparse.Namespace) -> dict:
         held_source = ds.cache_pieces(args.cache, args.split)
         train_pieces = ds.cache_pieces(args.cache, "train")
     if args.meter:  # every held-out piece re-barred in one meter, notes untouched
-        num, den = (int(x) for x in args.meter.split("/"))
         inner = held_source
 
         def held_source(rng):  # noqa: ANN001, ANN202 - a piece source, as dataset's
-            for piece in inner(rng):
-                yield Piece(piece.tracks, [(0.0, TimeSignature(num, den))], piece.tempos,
-                            piece.length)  # fmt: skip
+            return (in_meter(piece, args.meter) for piece in inner(rng))
 
     held_out = ds.fixed_examples(held_source, vocab, args.examples, cfg)
     counted = ds.fixed_examples(train_pieces, vocab, args.ngram_examples, cfg, seed=99)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from midigen.exporter.bundle import load_bundle
 from midigen.server.engine.session import Engine
 from training import corpus, loss, pop909
 from training import dataset as ds
@@ -105,8 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, help="also write the result here")
     args = p.parse_args(argv)
-    meta = json.loads((args.fp32 / "midigen.json").read_text())
-    vocab = Engine(args.fp32, device="cpu", threads=1).vocab
+    bundle = load_bundle(args.fp32)
+    meta, vocab = bundle.meta, bundle.vocabulary()
     cfg = ds.Config(window_bars=meta["window_bars"], max_tracks=meta["max_tracks"],
                     context=meta["context_length"])  # fmt: skip
     if args.pop909 is not None:

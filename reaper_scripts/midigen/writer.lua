@@ -40,6 +40,7 @@ function Writer.new(proj, plan)
   self.saved = {} -- { item, chunk } in the order first touched
   self.created = {} -- { track, item }
   self.take_of = {} -- "variation:wire track" -> take
+  self.ringing = {} -- take -> its notes ringing into the selection (Writer:_ringing)
   self.tracks = {} -- wire track -> { track, item, original or fresh take }
   self.notes_written, self.bars_written = 0, 0
   return self
@@ -160,7 +161,6 @@ end
 -- { index, a, b, pitch } in PPQ. Their indices stay valid while the job writes: every note it
 -- deletes or inserts starts inside the selection, after them.
 function Writer:_ringing(take)
-  self.ringing = self.ringing or {}
   if self.ringing[take] then
     return self.ringing[take]
   end

@@ -64,8 +64,9 @@ def measure_model(path: Path, bandwidth: float, int8: Path | None = None,
     out["weight_mb"] = weights / 1e6
     out["floor_ms_per_token"] = floor = weights / bandwidth * 1e3
     if peak:
-        out["gflop_per_token"] = decode_flops(meta, len(prompt)) / 1e9
-        out["compute_floor_ms_per_token"] = decode_flops(meta, len(prompt)) / peak * 1e3
+        flops = decode_flops(meta, len(prompt))
+        out["gflop_per_token"] = flops / 1e9
+        out["compute_floor_ms_per_token"] = flops / peak * 1e3
     ort = ort_decode(engine, prompt)
     out.update({f"onnxruntime.{k}": v for k, v in ort.items()})
     out.update({f"onnxruntime.{k}": v for k, v in infill_timing(engine).items()})
