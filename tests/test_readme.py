@@ -86,3 +86,29 @@ def test_the_python_example_runs_as_written(checkout):
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["g"].mask().any()
+
+
+def test_the_osc_client_example_runs_as_written(checkout, capsys):
+    """The OSC client example against a real daemon on the default model: only its port is
+    changed (9000 may be taken: `make serve` is allowed to run beside the tests)."""
+    from midigen.models import default_bundle
+    from midigen.server.daemon.main import Daemon
+    from midigen.server.engine.session import Engine
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## OSC client example\n", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    assert '("127.0.0.1", 9000)' in code
+    daemon = Daemon(Engine(default_bundle(), device="cpu", threads=1), port=0).start()
+    try:
+        port = daemon.address[1]
+        exec(compile(code.replace("9000", str(port)), "README.md", "exec"), {})
+    finally:
+        daemon.stop()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("protocol=2"), printed[0]
+    assert printed[1].startswith("job=1 variations=2 bars=8 "), printed[1]  # /done
+    assert all(int(line.split()[-2]) > 0 for line in printed[2:])  # density 6: notes in each
+    bars_printed = [line for line in printed[2:] if line.startswith("variation ")]
+    expected = [f"variation {v} track 2 bar {b}:" for v in (1, 2) for b in range(5, 9)]
+    assert [line.rsplit(" ", 2)[0] for line in bars_printed] == expected
