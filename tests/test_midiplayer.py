@@ -224,6 +224,43 @@ def test_every_finished_variation_cycles_and_a_number_holds_one():
     assert book.get("a", 1, 0) is None
 
 
+def test_a_job_number_reused_after_a_cancel_starts_from_nothing():
+    """Old job 5 finishes bar 1 of a 2-bar loop and is cancelled; a new job 5 must not build a
+    loop from the old bar 1 and its own (nor play one before its own bars are all done)."""
+    book = LoopBook()
+    piece = NS(tracks=[NS(is_drum=False)])
+
+    def bar(number, pitch, variation=0):
+        notes = [Note(0, pitch, 1)]
+        return NS(variation=variation, track=0, start=4.0 * (number - 1), end=4.0 * number,
+                  notes=notes)  # fmt: skip
+
+    old = NS(mode="loop", selection=[NS(first_bar=1, last_bar=2)])
+    book.add_bar("a", 5, piece, old, bar(1, 60))
+    book.add_bar("a", 5, piece, old, bar(1, 61, variation=1))
+    book.add_bar("a", 5, piece, old, bar(2, 62, variation=1))
+    assert book.get("a", 5, 2) is not None  # the old job's variation 2 was finished
+    new = NS(mode="loop", selection=[NS(first_bar=1, last_bar=2)])
+    book.add_bar("a", 5, piece, new, bar(1, 72))
+    assert book.get("a", 5, 0) is None, "the old job's bars and variations went with it"
+    book.add_bar("a", 5, piece, new, bar(2, 74))
+    loop = book.get("a", 5, 0)
+    assert loop is not None and loop.variation == 1
+    assert sorted(m[1] for _, _, m in loop.events if m[0] & 0xF0 == NOTE_ON) == [72, 74]
+    assert book.get("a", 5, 2) is None
+
+
+def test_partial_loop_bars_are_bounded():
+    book = LoopBook()
+    piece = NS(tracks=[NS(is_drum=False)])
+    notes = [Note(0, 60, 1)]
+    for job in range(1, 3 * LoopBook.PARTIAL):  # every job stops after one bar of two
+        request = NS(mode="loop", selection=[NS(first_bar=1, last_bar=2)])
+        book.add_bar("a", job, piece, request, NS(variation=0, track=0, start=0.0, end=4.0,
+                                                   notes=notes))  # fmt: skip
+    assert len(book._bars) <= LoopBook.PARTIAL and len(book._requests) <= LoopBook.PARTIAL
+
+
 def test_channels_are_stable_documented_and_never_wrap():
     assert channel_map([True, False, False]) == [9, 0, 1], "drums first: melodic from channel 1"
     sixteen = channel_map([False] * 16)

@@ -125,10 +125,14 @@ class LoopBook:
     """
 
     KEEP = 64  # finished variations remembered (all clients)
+    PARTIAL = 64  # loop jobs whose bars are still being collected (all clients)
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._bars: dict[tuple, list] = {}
+        # (owner, job) -> the request its bars and takes came from: a job number reused by a
+        # new job (after a cancel, a failure or a supersede) must not inherit the old one's bars
+        self._requests: OrderedDict[tuple, object] = OrderedDict()
         self._takes: OrderedDict[tuple, _Take] = OrderedDict()
         self.channels: dict[object, dict[int, int]] = {}  # client -> {track: channel}
         self.tempos: dict[object, float] = {}  # client -> bpm for free-running
@@ -140,6 +144,7 @@ class LoopBook:
         cells = sum(s.last_bar - s.first_bar + 1 for s in request.selection)
         key = (owner, job, int(bar.variation) + 1)
         with self._lock:
+            self._adopt(owner, job, request)
             bars = self._bars.setdefault(key, [])
             bars.append(bar)
             if len(bars) < cells:
@@ -153,6 +158,28 @@ class LoopBook:
             self._takes[key] = take
             while len(self._takes) > self.KEEP:
                 self._takes.popitem(last=False)
+
+    def _adopt(self, owner: object, job: int, request: object) -> None:
+        """Make `request` the one job number `job` of `owner` stands for; what an earlier job
+        of that number left (partial bars, finished variations) goes. Bounded: the oldest
+        jobs' partial bars go first when more than PARTIAL are being collected."""
+        if self._requests.get((owner, job)) is request:
+            self._requests.move_to_end((owner, job))
+            return
+        self._drop(lambda k: k[:2] == (owner, job))
+        self._requests[(owner, job)] = request
+        while len(self._requests) > self.PARTIAL:
+            (old_owner, old_job), _ = self._requests.popitem(last=False)
+            for key in [k for k in self._bars if k[:2] == (old_owner, old_job)]:
+                del self._bars[key]
+
+    def _drop(self, which: Callable[[tuple], bool]) -> None:
+        for key in [k for k in self._takes if which(k)]:
+            del self._takes[key]
+        for key in [k for k in self._bars if which(k)]:
+            del self._bars[key]
+        for key in [k for k in self._requests if which(k)]:
+            del self._requests[key]
 
     def _build(self, key: tuple, take: _Take) -> None:
         channels = channel_map(take.drums, self.channels.get(key[0]))
@@ -205,9 +232,6 @@ class LoopBook:
     def forget(self, owner: object) -> None:
         """The client left: its variations, channels and tempo go."""
         with self._lock:
-            for key in [k for k in self._takes if k[0] == owner]:
-                del self._takes[key]
-            for key in [k for k in self._bars if k[0] == owner]:
-                del self._bars[key]
+            self._drop(lambda k: k[0] == owner)
             self.channels.pop(owner, None)
             self.tempos.pop(owner, None)
