@@ -131,6 +131,11 @@ def test_every_message_round_trips_through_the_wire(cls):
          "density", "bad_message"),
         (p.Generate, [17, 1, 1, "infill", 1, 1.0, 1.0, -1, 1, 0, *SEL[:9], 128, -1],
          "pitch_min", "bad_message"),
+        (p.Generate, [17, 1, 1, "infill", 1, 1.0, 1.0, -1, 1, 0, 33, *SEL[1:]],
+         "selections.track", "too_large"),  # a limit inside the repeated group
+        (p.Generate, [17, 1, 1, "infill", 1, 1.0, 1.0, -1, 1, 0, *SEL[:2], 100000, *SEL[3:]],
+         "selections.last_bar", "too_large"),
+        (p.Channels, [17, 33, 1], "track", "too_large"),
     ],
 )  # fmt: skip
 def test_bad_arguments_are_named_in_one_line(cls, args, says, code):

@@ -165,6 +165,9 @@ def _bad(cls: type[Message], e: ValidationError) -> BadMessage:
     code = ErrorCode.bad_message
     if err["type"] in ("less_than_equal", "too_long", "string_too_long"):
         info = cls.model_fields.get(str(err["loc"][0]))
+        group = cls.group()
+        if group is not None and err["loc"][0] == group[0] and isinstance(err["loc"][-1], str):
+            info = group[1].model_fields.get(err["loc"][-1])  # a field of one repeated item
         if info is not None and (info.json_schema_extra or {}).get("limit"):
             code = ErrorCode.too_large
     text = f"{cls.address} {where}: {err['msg']} (got {excerpt(err['input'])})"
