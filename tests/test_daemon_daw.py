@@ -24,7 +24,10 @@ RECEIVE = 8192  # LuaSocket's default datagram size for receive()
 
 @pytest.fixture
 def daemon(engine):
+    """The server's receive buffer pinned to stock Linux's 208 KiB (the kernel halves what it
+    grants back): these figures must not depend on this machine's larger rmem_max."""
     d = Daemon(engine, port=0, max_bar_tokens=40).start()
+    d.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 104 << 10)
     yield d
     d.stop()
 
