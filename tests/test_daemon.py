@@ -18,6 +18,7 @@ from midigen.server.daemon.client import Client, Selection, bars
 from midigen.server.daemon.main import Daemon
 from midigen.server.language.midifiles import read_midi
 from midigen.server.language.piece import Note, Piece
+from wire import drained
 
 WAIT = 30.0  # seconds any one reply may take on a loaded 2-core machine
 
@@ -288,7 +289,8 @@ def test_cancel_mid_job_keeps_the_bars_sent(serve, clients, bmw):
     assert time.perf_counter() - t0 < 5.0
     partial = bars(c.replies(1, since))
     assert 0 < len(partial) < 16 * 3 * 8
-    time.sleep(0.2)
+    c.status(1)  # a round trip: the job is over on the server's side too
+    drained(c)
     assert not [m for m in c.replies(1, since) if isinstance(m, (p.Bar, p.Done))][len(partial) :]
     since = len(c.inbox)
     c.result(1)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import tiny_bundle
+from deadlines import deadline
 from midigen.server.daemon import protocol as p
 from midigen.server.daemon.client import Client, Selection
 from midigen.server.language.midifiles import read_midi
@@ -27,7 +28,8 @@ def start(*args: str) -> tuple[subprocess.Popen, int]:
         [str(SERVER), "--port", "0", "--device", "cpu", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )  # fmt: skip
-    line = proc.stdout.readline()
+    with deadline(proc):
+        line = proc.stdout.readline()
     if not line.startswith("midigen-server "):
         proc.kill()
         raise AssertionError(f"no startup line: {line!r} {proc.stderr.read()}")

@@ -21,6 +21,7 @@ from midigen.server.daemon.client import Client, Pacing, Selection
 from midigen.server.daemon.main import Daemon
 from midigen.server.daemon.oscserver import OscServer
 from midigen.server.language.midifiles import read_midi
+from wire import replays_over
 
 WAIT = 30.0
 
@@ -79,7 +80,7 @@ def test_replies_are_bounded_per_request(serve, bmw):
         since = len(c.inbox)
         c.send_bytes(oscwire.bundle([one.encode()] * 16))
         c.wait(lambda m: m == done, WAIT, since)
-        time.sleep(1.0)
+        replays_over(daemon, c)
         assert sum(isinstance(m, p.Done) for m in c.inbox[since:]) == 1
 
 

@@ -14,6 +14,7 @@ import mido
 import pytest
 from midifixtures import absolute, check_edit, song
 
+from deadlines import deadline
 from midigen.server.engine import session
 from midigen.server.language.midifiles import read_midi, write_midi
 from midigen.server.language.piece import Note, Piece, Track
@@ -139,7 +140,8 @@ def test_tokens_into_a_closed_pipe_is_quiet(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    proc.stdout.readline()
+    with deadline(proc):
+        proc.stdout.readline()
     proc.stdout.close()  # what `| head -1` does
     _, err = proc.communicate(timeout=60)
     assert err == b"" and proc.returncode == 141

@@ -3,15 +3,10 @@ stored piece) in a way that fails when the promise breaks: seeds, exactly one en
 (shutdown included), /result on a live job, a track selected twice, the upload's cut at the
 piece's end, the continue limit and /tempo without --midi-out.
 
-"No more replies will come" is established by an event, never a sleep: the daemon sends from
-one socket on loopback, where a datagram is queued at the receiver when sendto returns, so a
-marker sent after the server has answered something later (or has closed) arrives after every
-earlier reply.
+"No more replies will come" is established by an event, never a sleep (tests/wire.py).
 """
 
 from __future__ import annotations
-
-import socket
 
 import pytest
 
@@ -21,8 +16,8 @@ from midigen.server.daemon import protocol as p
 from midigen.server.daemon.client import Client, Selection, bars
 from midigen.server.daemon.main import Daemon
 from midigen.server.language.midifiles import read_midi
+from wire import WAIT, drained
 
-WAIT = 30.0  # seconds any one reply may take on a loaded 2-core machine
 FINAL = (p.Done, p.Cancelled, p.Failed)
 
 
@@ -51,16 +46,6 @@ def client(serve):
         c.daemon = daemon
         c.upload(1, read_midi(tiny_bundle.MIDI / "prompt_bmw.mid"))
         yield c
-
-
-def drained(c: Client) -> None:
-    """Returns once every datagram sent to `c` before this call has been read (see above)."""
-    marker = p.Pong(protocol=-7, version="marker", model="", device="", window_bars=0,
-                    max_tracks=0, rcvbuf=0, controls="")  # fmt: skip
-    since = len(c.inbox)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.sendto(marker.encode(), ("127.0.0.1", c.port))
-    c.wait(lambda m: m == marker, WAIT, since)
 
 
 def endings(c: Client, job: int, since: int = 0) -> list[p.Message]:

@@ -15,6 +15,8 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from reaper_lua import lua, require
 
+from deadlines import deadline as pipe_deadline
+
 # address, type tags, arguments: the shapes the midigen protocol uses, plus edge cases
 # (empty and 4-aligned strings, negative and extreme ints, floats that are not exact in f32).
 VECTORS = [
@@ -145,11 +147,12 @@ def test_liblo_oscdump_reads_what_lua_encodes():
             for data in ours:
                 sock.sendto(data, ("127.0.0.1", port))
             lines = []
-            while len(lines) < len(ours):  # the /ready probes come first
-                text = dump.stdout.readline()
-                assert text, "oscdump stopped"
-                if " /ready " not in text:
-                    lines.append(text)
+            with pipe_deadline(dump, 30):
+                while len(lines) < len(ours):  # the /ready probes come first
+                    text = dump.stdout.readline()
+                    assert text, "oscdump stopped (or printed too little in 30 s)"
+                    if " /ready " not in text:
+                        lines.append(text)
     finally:
         dump.terminate()
         dump.wait(5)
