@@ -6,6 +6,7 @@ messages are refused without hurting the server.
 
 from __future__ import annotations
 
+import importlib.metadata
 import socket
 import threading
 import time
@@ -104,7 +105,9 @@ def test_ping_and_hello_say_what_is_served(serve, clients, engine):
     daemon = serve()
     c = clients(daemon, hello=False)
     pong = c.ping()
-    assert (pong.protocol, pong.model, pong.device) == (p.PROTOCOL_VERSION, "tiny-bundle", "cpu")
+    # literals, not the constants the server sends: a changed version must change this test
+    assert (pong.protocol, pong.model, pong.device) == (2, "tiny-bundle", "cpu")
+    assert pong.version == importlib.metadata.version("midigen")
     assert (pong.window_bars, pong.max_tracks) == (engine.window_bars, engine.max_tracks)
     assert "density=1..10" in pong.controls and "pitch_min=0..127" in pong.controls
     assert pong.rcvbuf == daemon.server.rcvbuf >= 200_000

@@ -115,6 +115,34 @@ def test_allow_list_refuses_other_hosts_without_a_reply(engine):
         daemon.stop()
 
 
+def test_by_default_only_loopback_is_served_and_allow_adds_networks(monkeypatch, tmp_path):
+    """The default allow set is loopback alone (v4, v6 and v4-mapped); `--allow` reaches the
+    server the daemon listens on."""
+    from midigen.server.daemon import main as daemon_main
+    from midigen.server.daemon.oscserver import parse_networks
+
+    server = OscServer(("127.0.0.1", 0))
+    try:
+        for host in ("127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"):
+            assert server.allowed(host), host
+        for host in ("10.0.0.1", "192.168.1.2", "::ffff:10.0.0.1", "2001:db8::1", "not-an-ip"):
+            assert not server.allowed(host), host
+    finally:
+        server.server_close()
+    made = []
+
+    class Recording(OscServer):
+        def __init__(self, address, allow=()):
+            super().__init__(address, allow)
+            made.append(self)
+
+    monkeypatch.setattr(daemon_main, "OscServer", Recording)
+    missing = str(tmp_path / "no-model")
+    assert daemon_main.main(["--port", "0", "--allow", "10.0.0.0/8", "--model", missing]) != 0
+    assert made and made[0].allowed("10.1.2.3") and not made[0].allowed("11.0.0.1")
+    assert parse_networks(["10.0.0.0/8"]) == [ip_network("10.0.0.0/8")]
+
+
 def _streaming_client(daemon, bmw):
     """A client with a long job (16 variations of 3 tracks x 8 bars) whose bars have begun to
     arrive: the moment a client that vanishes would leave the server working for nobody."""

@@ -62,6 +62,15 @@ BAD = {  # name: (input file maker or None for BMW, arguments, what the line mus
     "no meter token": (odd_meter, ["--track", "1", "--bars", "1"], "17/16"),
     "plot type": (None, ["--track", "1", "--bars", "1", "--plot", "{out}/roll.xyz"], "roll.xyz"),
     "missing folder": (None, ["--track", "1", "--bars", "1", "-o", "{out}/none/x.mid"], "none"),
+    # the other two commands (the mode is the name's prefix)
+    "continue: no new bars": (None, ["--new-bars", "0"], "--new-bars must be 1..64"),
+    "continue: too many new bars": (None, ["--new-bars", "65"], "--new-bars must be 1..64"),
+    "continue: density": (None, ["--new-bars", "2", "--density", "11"], "density"),
+    "continue: unknown track": (None, ["--new-bars", "2", "--track", "5"], "no track 5"),
+    "continue: plot type": (None, ["--new-bars", "1", "--plot", "{out}/roll.xyz"], "roll.xyz"),
+    "loop: bars past the end": (None, ["--bars", "7-9"], "past the end"),
+    "loop: unknown track": (None, ["--bars", "1-2", "--track", "5"], "no track 5"),
+    "loop: variations": (None, ["--bars", "1-2", "--variations", "17"], "variations"),
 }
 assert BAD  # an empty table would pass on nothing
 
@@ -77,7 +86,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, bundle, tmp_path,
     inputs.mkdir()
     out.mkdir()
     source = make(inputs) if make else BMW
-    argv = ["infill", str(source), "--model", str(bundle), "--threads", "1"]
+    mode = case.split(": ")[0] if ": " in case else "infill"
+    argv = [mode, str(source), "--model", str(bundle), "--threads", "1"]
     argv += ["--variations", "2", "-o", f"{out}/song.mid", "--plot", f"{out}/song.png"]
     argv += [a.format(out=out) for a in args]  # a later -o / --plot / --variations wins
     before = tree(tmp_path)

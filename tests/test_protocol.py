@@ -54,6 +54,7 @@ def test_every_error_code_and_limit_is_documented():
     for code in p.ErrorCode:
         assert f"| `{code.name}` |" in text
     assert p.MAX_VARIATIONS == generation.MAX_VARIATIONS
+    assert p.MAX_NEW_BARS == generation.MAX_NEW_BARS
 
 
 SEL = [1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1]  # track 1, bar 1, all controls "any"

@@ -33,7 +33,7 @@ from ..language.piece import Note, Piece
 from ..language.registers import RegisterError
 from ..language.registers import resolve as resolve_register
 from ..language.tokens import encode
-from ..language.windows import Mode, Selection, Step, plan
+from ..language.windows import MAX_NEW_BARS, Mode, Selection, Step, plan
 from . import prompts
 from .decoding import Cancel, StepDecoder
 from .sampling import SamplingOptions, generators
@@ -113,6 +113,8 @@ def generate(
     k = request.variations
     if not 1 <= k <= MAX_VARIATIONS:
         raise GenerationError(f"variations must be 1..{MAX_VARIATIONS}, got {k}")
+    if not 0 <= request.new_bars <= MAX_NEW_BARS:
+        raise GenerationError(f"new bars must be 0..{MAX_NEW_BARS}, got {request.new_bars}")
     for track, c in request.controls.items():
         try:
             c.validate(vocab)

@@ -36,6 +36,7 @@ from typing import Literal
 
 Mode = Literal["infill", "continue", "loop"]
 MODES = ("infill", "continue", "loop")
+MAX_NEW_BARS = 64  # bars one continue may add: the CLI's and the protocol's limit
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..language.controls import Controls
 from ..language.grid import check_selection
 from ..language.midifiles import open_midi, read_midi
 from ..language.piece import Piece
-from ..language.windows import Selection
+from ..language.windows import MAX_NEW_BARS, Selection
 from .arguments import UsageError, parse_bars, parse_tracks
 from .results import check_outputs, write_results
 
@@ -189,8 +189,8 @@ def _selection(args: argparse.Namespace, piece: Piece) -> list[Selection]:
     CONTINUE_LOOKBACK bars for a continuation. A part that is silent there stays silent, rather
     than getting stray notes the user never asked for; name it with --track to have it written."""
     n_bars = len(piece.bars())
-    if args.mode == "continue" and args.new_bars < 1:
-        raise UsageError(f"--new-bars must be at least 1, got {args.new_bars}")
+    if args.mode == "continue" and not 1 <= args.new_bars <= MAX_NEW_BARS:
+        raise UsageError(f"--new-bars must be 1..{MAX_NEW_BARS}, got {args.new_bars}")
     bars = list(range(n_bars)) if args.mode == "continue" else parse_bars(args.bars, n_bars)
     if args.track:
         tracks = sorted(set(parse_tracks(args.track, piece, "--track")))
