@@ -14,7 +14,7 @@ from reaper_lua import SCRIPTS, busted, lua, require
 
 def test_busted_unit_specs_of_the_pure_modules():
     passed = busted("spec/")
-    assert len(passed) >= 40  # osc, bars, notes, job, protocol specs
+    assert len(passed) >= 55  # bars, chunks, job, net, osc, plan and writer specs
 
 
 def test_scripts_offline_absent_server_missing_luasocket_and_settings():

@@ -194,7 +194,7 @@ function app.run(mode)
     return alert(why)
   end
   local udp
-  udp, why = net.open(socket)
+  udp, why = net.open(socket, net.bind_address(cfg.host))
   if not udp then
     return alert(why)
   end

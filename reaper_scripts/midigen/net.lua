@@ -37,6 +37,17 @@ function net.load_socket(resource_path)
   return nil, net.MISSING
 end
 
+--- The address our reply socket binds to for a server on `host`: loopback for a server on
+--- this machine (nothing else can reach the port), every interface for one elsewhere (its
+--- replies come from that host; the server must list ours with --allow).
+function net.bind_address(host)
+  local h = tostring(host or ""):lower()
+  if h == "" or h == "localhost" or h == "::1" or h:match("^127%.%d+%.%d+%.%d+$") then
+    return "127.0.0.1"
+  end
+  return "0.0.0.0"
+end
+
 local Udp = {}
 Udp.__index = Udp
 
