@@ -77,9 +77,12 @@ test("infill: the server's bars land in the selected bars, one remove + one add 
   const removes = live.callsOf("remove_notes_extended").map((c) => c.args);
   assert.deepEqual(removes, [[0, 128, 4, 4], [0, 128, 8, 4]]);
   const adds = live.callsOf("add_new_notes");
-  assert.ok(adds.length <= 2 && adds.every((c) => c.undoDepth === 1), "at most one add per bar, inside the step");
   const sent = sentBars(bridge, 1);
   assert.deepEqual(Object.keys(sent).map(Number).sort(), [2, 3]);
+  const nonEmpty = [2, 3].filter((b) => sent[b].length > 0).length;
+  assert.ok(nonEmpty > 0, "the server sent no notes at all");
+  assert.equal(adds.length, nonEmpty, "one add per bar that has notes");
+  assert.ok(adds.every((c) => c.undoDepth === 1), "every add inside the one undo step");
   const written = live.notesOf(KEYS).filter((n) => n.start_time >= 4 && n.start_time < 12);
   const expected = sortNotes([].concat(sent[2], sent[3]));
   assert.equal(written.length, expected.length);
