@@ -193,21 +193,19 @@ def test_lost_upload_chunks_are_listed_and_resent(serve, clients, bmw):
     real = c.request
     dropped = []
 
-    def lossy(cls, **fields):  # lose chunks 2 and 5 and the drum track's header, once each
-        key = (cls.__name__, fields.get("chunk", fields.get("track")))
-        if (
-            key in {("UploadNotes", 2), ("UploadNotes", 5), ("UploadTrack", 3)}
-            and key not in dropped
-        ):
+    def lossy(cls, **fields):  # lose chunks 2 and 5, the drum track's header and the meter
+        key = (cls.__name__, fields.get("chunk", fields.get("track", fields.get("bar"))))
+        lost = {("UploadNotes", 2), ("UploadNotes", 5), ("UploadTrack", 3), ("UploadMeter", 1)}
+        if key in lost and key not in dropped:
             dropped.append(key)
             return
         real(cls, **fields)
 
     c.request = lossy
     assert c.upload(1, bmw) == count
-    assert len(dropped) == 3
+    assert len(dropped) == 4
     missing = [m for m in c.inbox if isinstance(m, p.UploadMissing)]
-    assert [(m.tracks, m.meters, [x.chunk for x in m.chunks]) for m in missing] == [(1, 0, [2, 5])]
+    assert [(m.tracks, m.meters, [x.chunk for x in m.chunks]) for m in missing] == [(1, 1, [2, 5])]
     c.request = real
     # a lying end (more notes than its chunks hold) is refused and the upload discarded
     since = len(c.inbox)
