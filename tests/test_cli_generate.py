@@ -120,3 +120,24 @@ def test_unreadable_midi_and_missing_model(bundle, tmp_path, capsys):
     assert main([str(a) for a in args]) == 2
     assert "not a model bundle" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_each_variations_piano_roll_is_titled_with_its_number(bundle, tmp_path, monkeypatch):
+    """With --variations 2 --plot, song-1.png says variation 1 and song-2.png variation 2."""
+    pytest.importorskip("matplotlib")
+    from midigen.server.tools import pianoroll
+
+    titles = {}
+
+    def record(piece, cells, png, title, margin):
+        titles[str(png).rsplit("/", 1)[-1]] = title
+
+    monkeypatch.setattr(pianoroll, "plot_piece", record)
+    code = midigen(
+        bundle, "infill", BMW, "--track", "2", "--bars", "5", "--seed", "1", "--variations", "2",
+        "-o", tmp_path / "song.mid", "--plot", tmp_path / "song.png",
+    )  # fmt: skip
+    assert code == 0
+    assert sorted(titles) == ["song-1.png", "song-2.png"]
+    assert titles["song-1.png"].endswith(", variation 1")
+    assert titles["song-2.png"].endswith(", variation 2")

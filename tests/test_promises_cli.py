@@ -30,6 +30,15 @@ def odd_meter(folder: Path) -> Path:
     return path
 
 
+def odd_last_bar(folder: Path) -> Path:
+    """4/4 then one bar of 17/16: only the last bar of a 1-2 selection cannot be written."""
+    path = folder / "odd-last.mid"
+    notes = [Note(0, 60, 1), Note(4, 62, 1)]
+    meters = [(0.0, TimeSignature(4, 4)), (4.0, TimeSignature(17, 16))]
+    write_midi(Piece([Track(0, False, "p", notes)], meters), path)
+    return path
+
+
 def two_stringses(folder: Path) -> Path:
     path = folder / "strings.mid"
     tracks = [Track(48, False, "Strings", [Note(i, 60 + i, 1)]) for i in range(2)]
@@ -60,6 +69,7 @@ BAD = {  # name: (input file maker or None for BMW, arguments, what the line mus
     "temperature": (None, ["--track", "1", "--bars", "1-2", "--temperature", "-1"], "temperature"),
     "variations": (None, ["--track", "1", "--bars", "1-2", "--variations", "17"], "variations"),
     "no meter token": (odd_meter, ["--track", "1", "--bars", "1"], "17/16"),
+    "no meter token, last bar": (odd_last_bar, ["--track", "1", "--bars", "1-2"], "bar 2 (17/16)"),
     "plot type": (None, ["--track", "1", "--bars", "1", "--plot", "{out}/roll.xyz"], "roll.xyz"),
     "missing folder": (None, ["--track", "1", "--bars", "1", "-o", "{out}/none/x.mid"], "none"),
     # the other two commands (the mode is the name's prefix)
@@ -107,6 +117,17 @@ def test_good_input_writes_every_variation_and_only_them(bundle, tmp_path, capsy
     argv += ["--track", "1", "--bars", "2", "--variations", "2", "--max-bar-tokens", "40"]
     assert main(argv + ["-o", str(tmp_path / "song.mid")]) == 0, capsys.readouterr().err
     assert tree(tmp_path) == ["song-1.mid", "song-2.mid"]
+
+
+def test_progress_names_each_bar_as_the_user_numbers_it(bundle, tmp_path, capsys):
+    """One progress line per variation and bar, 1-based like --track and --bars."""
+    argv = ["infill", str(BMW), "--model", str(bundle), "--threads", "1", "--seed", "1"]
+    argv += ["--track", "2", "--bars", "3-4", "--variations", "2", "--max-bar-tokens", "40"]
+    assert main(argv + ["-o", str(tmp_path / "song.mid")]) == 0
+    lines = re.findall(r"^variation (\d+) track (\d+) bar (\d+): ", capsys.readouterr().err, re.M)
+    assert sorted((int(v), int(t), int(b)) for v, t, b in lines) == [
+        (v, 2, b) for v in (1, 2) for b in (3, 4)
+    ]
 
 
 def written_tracks(stderr: str) -> set[int]:

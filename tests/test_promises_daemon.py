@@ -284,6 +284,27 @@ def test_ping_is_answered_at_the_reply_port_it_names(serve):
         assert not [m for m in sender.inbox if isinstance(m, p.Pong) and m.version != "marker"]
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        lambda port: p.Hello(protocol=1, reply_port=port, client_id="py0123456789abcdef"),
+        lambda port: oscwire.encode(p.Ping.address, [("i", port), ("i", 7)]),  # one too many
+    ],
+    ids=["hello-wrong-protocol", "ping-bad-arguments"],
+)  # fmt: skip
+def test_a_refused_open_message_is_answered_at_the_reply_port_it_names(serve, message):
+    """/hello and /ping carry no token: their refusals, like their answers, go to the port the
+    message names (a DAW script may send from one socket and listen on another)."""
+    daemon = serve()
+    with Client(daemon.address) as listener, Client(daemon.address) as sender:
+        made = message(listener.port)
+        sender.send_bytes(made if isinstance(made, bytes) else made.encode())
+        refusal = listener.wait(lambda m: isinstance(m, p.Refused), WAIT)
+        assert refusal.code in ("wrong_protocol", "bad_message")
+        drained(sender)
+        assert not [m for m in sender.inbox if isinstance(m, p.Refused)]
+
+
 def test_a_refusal_of_a_message_missing_its_job_names_job_0(client):
     since = len(client.inbox)
     client.send("/midigen/cancel", client.token)  # the job argument is missing
