@@ -79,29 +79,47 @@ class DeferLoopClient:
 
 
 def test_a_20000_note_upload_from_a_30hz_loop_arrives_whole(daemon):
+    """At the pacing rule's rate into stock Linux's receive buffer, a loaded server may still
+    lose a datagram; the client then resends what /upload/missing lists, as the REAPER and Max
+    clients do. The piece must arrive whole within a few rounds."""
     c = DeferLoopClient(daemon.address)
     try:
         c.queue(p.Hello, protocol=2, reply_port=c.port, client_id=new_client_id("rpr"))
         c.token = c.until(lambda m: isinstance(m, p.Welcome)).token
         tracks, bars, per_track = 20, 100, 1000  # 20,000 notes: a 16th every 10 ticks of 96
         c.queue(p.UploadBegin, piece=1, tracks=tracks, bars=bars, tempo=120.0)
-        for t in range(1, tracks + 1):
-            c.queue(p.UploadTrack, piece=1, track=t, program=t, drum=0, name=f"T{t}")
-        c.queue(p.UploadMeter, piece=1, bar=1, numerator=4, denominator=4)
+        headers = {t: dict(piece=1, track=t, program=t, drum=0, name=f"T{t}")
+                   for t in range(1, tracks + 1)}  # fmt: skip
+        meter = dict(piece=1, bar=1, numerator=4, denominator=4)
         notes = [dict(pitch=40 + i % 40, start=i * 38, duration=24, velocity=90)
                  for i in range(per_track)]  # fmt: skip
-        chunk = 0
-        for t in range(1, tracks + 1):
-            for k in range(0, per_track, p.NOTES_PER_MESSAGE):
-                chunk += 1
-                c.queue(p.UploadNotes, piece=1, chunk=chunk, track=t,
-                        notes=notes[k : k + p.NOTES_PER_MESSAGE])  # fmt: skip
-        c.queue(p.UploadEnd, piece=1, tracks=tracks, meters=1, chunks=chunk, notes=20_000)
-        t0 = time.monotonic()
-        answer = c.until(lambda m: isinstance(m, (p.Uploaded, p.UploadMissing, p.Refused)))
+        parts = [
+            (t, notes[k : k + p.NOTES_PER_MESSAGE])
+            for t in range(1, tracks + 1)
+            for k in range(0, per_track, p.NOTES_PER_MESSAGE)
+        ]
+        chunks = {i: dict(piece=1, chunk=i, track=t, notes=part)
+                  for i, (t, part) in enumerate(parts, 1)}  # fmt: skip
+        todo = [(p.UploadTrack, h) for h in headers.values()] + [(p.UploadMeter, meter)]
+        todo += [(p.UploadNotes, chunk) for chunk in chunks.values()]
+        t0, rounds = time.monotonic(), 0
+        while True:
+            rounds += 1
+            for cls, fields in todo:
+                c.queue(cls, **fields)
+            c.inbox = []  # this round's answer only
+            c.queue(p.UploadEnd, piece=1, tracks=tracks, meters=1, chunks=len(chunks),
+                    notes=20_000)  # fmt: skip
+            answer = c.until(lambda m: isinstance(m, (p.Uploaded, p.UploadMissing, p.Refused)))
+            if not isinstance(answer, p.UploadMissing) or rounds == 5:
+                break
+            todo = [(p.UploadTrack, h) for h in headers.values()] if answer.tracks else []
+            todo += [(p.UploadMeter, meter)] if answer.meters else []
+            todo += [(p.UploadNotes, chunks[m.chunk]) for m in answer.chunks]
         took = time.monotonic() - t0
         assert answer == p.Uploaded(piece=1, notes=20_000), answer
-        print(f"\n20,000 notes in {chunk} chunks uploaded from a 30 Hz loop in {took:.2f} s")
+        print(f"\n20,000 notes in {len(chunks)} chunks uploaded from a 30 Hz loop in {took:.2f} s"
+              f" ({rounds} round(s))")  # fmt: skip
     finally:
         c.close()
 
