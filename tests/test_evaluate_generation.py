@@ -370,3 +370,25 @@ def test_reachable_density_counts_context_notes_ringing_into_the_bar(poly_max):
     result.original = silent
     full = poly_max * -(-24 // shortest)
     assert adherence.max_density_level(result) == ctl.density_level(vocab, full, False)
+
+
+def test_a_run_whose_trainer_state_is_gone_states_its_start_in_run_json(bundle, results, tmp_path):
+    """Caches die with the machine: a kept log.jsonl plus run.json still give the card the
+    run's starting weights (a warm start must not read as 'from scratch')."""
+    from training import model_card
+
+    model = tmp_path / "models" / "tiny"
+    shutil.copytree(bundle, model)
+    run = tmp_path / "run"
+    run.mkdir()
+    log = [{"step": 1, "loss": 2.0, "tokens_per_s": 900, "minutes": 4.0},
+           {"step": 1, "valid_fill": 1.25, "valid_all": 1.1}]  # fmt: skip
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    argv = ["--model", str(model), "--results", str(results), "--run", str(run)]
+    model_card.main(argv)
+    assert "trained from scratch" in (model / "MODEL_CARD.md").read_text()
+    (run / "run.json").write_text(json.dumps({"init": "midigen-base v2", "tokens": 12_345}))
+    model_card.main(argv)
+    card = (model / "MODEL_CARD.md").read_text()
+    assert "warm-started from `midigen-base v2`" in card and "weights of `midigen-base v2`" in card
+    assert "| 0.01 M |" in card

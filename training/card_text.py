@@ -97,7 +97,9 @@ def _data(infill: dict, pop909: bool = False) -> list[str]:
         "two collections (no de-duplication). Augmentation: transposition by up to 5 "
         "semitones, instrument swaps within GM families, random windows, track subsets and bar "
         "masks, controls "
-        f'sometimes set to "any". Every generation number below comes from the '
+        'sometimes set to "any", and (language 1.2 on) 4 % of pieces re-barred in an odd meter '
+        "of the same beat unit so that meters no source uses are trained (training/augment.py). "
+        "Every generation number below comes from the "
         f"{infill['held_out_works']} works of the cache's {infill['split']} split.",
         "",
     ]

@@ -8,7 +8,8 @@ with its piano rolls and the comparisons with baselines, baselines-SPLIT.json wi
 rolls (`python -m training.compare ... --json DIR/baselines-SPLIT.json --rolls DIR`,
 training/card_baselines.py); the PNGs the card shows are copied next to it. `--run` (repeatable, in
 training order, e.g. a warm start's first run then the second) adds the training runs' steps,
-minutes, tokens and validation NLL from their log.jsonl (and last/trainer.pt when present).
+minutes, tokens and validation NLL from their log.jsonl (and last/trainer.pt when present, or
+a run.json stating `init` and `tokens` for a run whose trainer state is gone).
 bench.json and int8.json, when present (training/evaluate_model.sh writes them), add speed,
 size and int8 goals and a "Speed and int8" section (training/card_speed.py).
 
@@ -77,7 +78,10 @@ def run_summary(run: Path) -> dict:
         "init": None,
     }
     trainer = run / "last" / "trainer.pt"
-    if trainer.is_file():
+    if (run / "run.json").is_file():  # a run whose trainer state did not survive says it here
+        stated = json.loads((run / "run.json").read_text())
+        out["init"], out["tokens"] = stated.get("init"), stated.get("tokens")
+    elif trainer.is_file():
         import torch
 
         state = torch.load(trainer, map_location="cpu", weights_only=False)
