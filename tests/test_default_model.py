@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import midigen.models
+from deadlines import deadline
 from midigen.exporter.bundle import load_bundle
 from midigen.models import default_bundle
 from midigen.server.engine.generation import BarDone, Done, Request, generate
@@ -23,6 +24,7 @@ from midigen.server.engine.sampling import SamplingOptions
 from midigen.server.engine.session import Engine
 from midigen.server.language import controls as ctl
 from midigen.server.language.grid import window_from_piece
+from midigen.server.language.piece import Note, Piece, TimeSignature, Track
 from midigen.server.language.windows import Selection
 
 CHORALE = "bach/bwv260.mxl#0"
@@ -46,6 +48,25 @@ def test_the_shipped_bundle_is_small_fused_and_parity_checked(shipped):
     assert set(meta["parity"]) == {"export", "optimize"}  # both checks ran: all() of none holds
     assert all(report["passed"] for report in meta["parity"].values())
     assert (Path(shipped) / "MODEL_CARD.md").is_file()
+
+
+def test_it_writes_a_selected_pickup_bar(shipped):
+    """The shipped model speaks language 1.2: a 1/4 pickup (common in POP909) and a 7/4 bar
+    can be selected, not only kept as context (issue 14)."""
+    engine = Engine(shipped, device="cpu", threads=1)
+    assert engine.vocab.document["version"] == "1.2"
+    melody = Track(0, False, "Melody", [Note(0.0, 67, 1.0)] + [
+        Note(1.0 + q, 60 + (q % 5), 1.0) for q in range(11)])  # fmt: skip
+    piece = Piece([melody], [(0.0, TimeSignature(1, 4)), (1.0, TimeSignature(4, 4)),
+                             (5.0, TimeSignature(7, 4))])  # fmt: skip
+    request = Request(mode="infill", selection=[Selection(0, 0, 2)],
+                      controls={0: ctl.Controls(density=5)},
+                      sampling=SamplingOptions(seed=3))  # fmt: skip
+    events = list(generate(engine, piece, request))
+    filled = {e.bar: e for e in events if isinstance(e, BarDone)}
+    assert sorted(filled) == [0, 1, 2] and isinstance(events[-1], Done)
+    assert (filled[0].start, filled[0].end, filled[2].end - filled[2].start) == (0.0, 1.0, 7.0)
+    assert any(e.notes for e in filled.values())
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +123,8 @@ def test_the_server_uses_it_by_default():
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
-        line = proc.stdout.readline()
+        with deadline(proc):
+            line = proc.stdout.readline()
         assert line.startswith("midigen-server "), (line, proc.stderr.read() if proc.poll() else "")
         assert default_bundle().name in line
     finally:
