@@ -65,8 +65,8 @@ def hf_from_bundle(bundle_dir: Path | str, out: Path | str) -> Path:
     meta = bundle.meta
     if meta.get("architecture") != "gpt2" or meta.get("dtype") != "fp32":
         raise ValueError(f"{bundle_dir}: only fp32 GPT2 bundles can be turned back into weights "
-                         f"(this one is {meta.get('architecture')} {meta.get('dtype')}; warm-"
-                         "start from an fp32 export of the same checkpoint)")  # fmt: skip
+                         f"(this one is {meta.get('architecture')} {meta.get('dtype')}; the "
+                         "shipped default's fp32 twin is models/midigen-base-fp32)")  # fmt: skip
     graph = onnx.load(str(bundle.model_path)).graph
     tensors = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer}
     vocab = bundle.vocabulary()

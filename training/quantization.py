@@ -7,7 +7,7 @@ looks at held-out music: top-1 agreement and answer NLL over every answer token 
 user's request makes the model write, as `evaluate nll` counts them). The issue's bar for
 shipping int8: agreement >= 99 % and answer NLL within 1 % of fp32.
 
-    python -m training.quantization --fp32 models/midigen-base --int8 /tmp/base-int8 \
+    python -m training.quantization --fp32 models/midigen-base-fp32 --int8 models/midigen-base \
         --pop909 ../shared/data/pop909 --examples 100 --json int8.json
 """
 
