@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COSMIC_RAY = "cosmic-ray==8.7.0"
 DAEMON = ["tests/test_promises_daemon.py", "tests/test_daemon.py"]
 TARGETS = {  # module: the tests that guard it
-    "server/language/grammar.py": ["tests/test_grammar.py"],
+    "server/language/grammar.py": ["tests/test_grammar.py", "tests/test_registers.py"],
     "server/daemon/uploads.py": [*DAEMON, "tests/test_daemon_hardening.py"],
     "server/daemon/jobs.py": [*DAEMON, "tests/test_daemon_hardening.py"],
     "server/daemon/handlers.py": DAEMON,

@@ -80,6 +80,31 @@ def test_walks_never_leave_the_register_and_reach_both_ends(data, rng):
         grammar.advance(int(legal[rng.randrange(len(legal))]))
 
 
+@pytest.mark.parametrize("low, high", [(60, 60), (0, 0), (127, 127), (40, 41)])
+def test_a_register_of_one_or_two_keys_is_offered_whole(low, high):
+    """At a fresh onset the whole register is offered, its top key included when it is also
+    the bottom one (a one-key register), with 0 and 127 themselves allowed as bounds."""
+    piece = read_midi(tiny_bundle.MIDI / "prompt_bmw.mid")
+    window = window_from_piece(piece, VOCAB, bars=range(2))
+    prompt = encode(window, VOCAB, [(0, 1)], None, True, False, fills=False)
+    grammar = Grammar(VOCAB, prompt, [(low, high), None, None])
+    pitch0, seen = VOCAB["pitch"].start, []
+    rng = np.random.default_rng(0)
+    while not grammar.done and len(seen) < 20:
+        m = grammar.mask()
+        pitches = np.flatnonzero(m[pitch0 : pitch0 + 128])
+        if grammar.current_hole and grammar.current_hole[0] == 0 and len(pitches):
+            seen.append(pitches.tolist())
+            pick = pitch0 + int(pitches[0])
+        else:
+            legal = np.flatnonzero(m)
+            pick = int(legal[rng.integers(len(legal))])
+        grammar.advance(pick)
+    assert seen, "the walk never reached a pitch of the hole"
+    assert all(set(offered) <= set(range(low, high + 1)) for offered in seen)
+    assert list(range(low, high + 1)) in seen  # at a fresh onset: the whole register
+
+
 def test_a_register_that_is_not_a_pitch_range_is_refused():
     piece = read_midi(tiny_bundle.MIDI / "prompt_bmw.mid")
     window = window_from_piece(piece, VOCAB, bars=range(2))
