@@ -217,6 +217,8 @@ def test_bad_requests(engine, bmw):
         list(generate(engine, bmw, Request("infill", [Selection(0, 6, 9)])))
     with pytest.raises(GenerationError, match="variations"):
         list(generate(engine, bmw, Request("infill", [Selection(0, 1, 1)], variations=0)))
+    with pytest.raises(GenerationError, match="new bars must be 0..64, got 65"):
+        list(generate(engine, bmw, Request("continue", [Selection(0, 8, 8)], new_bars=65)))
     with pytest.raises(GenerationError, match="density"):
         req = Request("infill", [Selection(0, 1, 1)], controls={0: Controls(density=11)})
         list(generate(engine, bmw, req))
