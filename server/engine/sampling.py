@@ -4,6 +4,9 @@ The grammar mask comes first so that temperature and the top-k/top-p cut-offs on
 probability among legal tokens; a sample can therefore never break the token language. Every
 variation (batch row) draws from its own generator, spawned from one seed, so a request is
 reproducible and variation i does not depend on how many variations were asked for.
+
+Before any of that, decoding.py's rhythm prior (`rhythm`) moves probability between the legal
+onset positions toward those the track uses around the hole; it never touches what is legal.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ class SamplingOptions:
     temperature: float = 1.0
     top_k: int = 0  # 0: no top-k cut
     top_p: float = 0.95  # nucleus: the far tail of 128 pitches is never drawn; 1.0: no cut
+    rhythm: float = 4.0  # nats an onset position loses when the track's context bars never use it
     seed: int | None = None  # None: a fresh random seed (reported back so it can be reused)
     retries: int = 3  # resamples of a bar that comes out unchanged, or empty against density
     retry_temperature: float = 0.1  # added to the temperature on every retry of a bar
@@ -34,6 +38,8 @@ class SamplingOptions:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not 0.0 <= self.rhythm <= 10.0:
+            raise ValueError(f"rhythm must be 0..10, got {self.rhythm}")
         if self.retries < 0 or self.retry_temperature < 0:
             raise ValueError("retries and retry_temperature must be >= 0")
         if self.max_bar_tokens < 8:

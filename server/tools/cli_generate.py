@@ -92,6 +92,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--temperature", type=float, default=1.0, help="(1.0; 0 = greedy)")
         s.add_argument("--top-k", type=int, default=0, help="(0 = off)")
         s.add_argument("--top-p", type=float, default=0.95, help="nucleus (0.95; 1.0 = off)")
+        s.add_argument("--rhythm", type=float, default=SamplingOptions.rhythm,
+                       help=f"lean on the track's rhythm around the bars, in nats "
+                       f"({SamplingOptions.rhythm:g}; 0 = off)")  # fmt: skip
         s.add_argument("--seed", type=int, help="same seed, same notes (default: random)")
         s.add_argument("--variations", type=int, default=1, help="alternatives: out-1.mid, ...")
         s.add_argument("--retries", type=int, default=3, help="resamples of unchanged bars (3)")
@@ -128,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
+        rhythm=args.rhythm,
         seed=args.seed,
         retries=args.retries,
         max_bar_tokens=args.max_bar_tokens,
