@@ -143,19 +143,20 @@ def test_each_variations_piano_roll_is_titled_with_its_number(bundle, tmp_path, 
     assert titles["song-2.png"].endswith(", variation 2")
 
 
-def test_rhythm_reaches_the_decoder(bundle, tmp_path, monkeypatch):
-    """--rhythm is the request's prior (the default is SamplingOptions'); 0 turns it off."""
+def test_the_priors_reach_the_decoder(bundle, tmp_path, monkeypatch):
+    """--rhythm and --harmony are the request's priors (defaults: SamplingOptions'); 0: off."""
     from midigen.server.engine import generation
     from midigen.server.engine.sampling import SamplingOptions
 
     seen, real = [], generation.generate
 
     def spy(engine, piece, request, *rest, **kw):
-        seen.append(request.sampling.rhythm)
+        seen.append((request.sampling.rhythm, request.sampling.harmony))
         return real(engine, piece, request, *rest, **kw)
 
     monkeypatch.setattr(generation, "generate", spy)
     args = ["infill", BMW, "--track", "1", "--bars", "2-3", "--seed", "4"]
-    for extra in ([], ["--rhythm", "0"], ["--rhythm", "6.5"]):
+    for extra in ([], ["--rhythm", "0", "--harmony", "0"], ["--rhythm", "6.5", "--harmony", "2"]):
         assert midigen(bundle, *args, *extra, "-o", tmp_path / "r.mid") == 0
-    assert seen == [SamplingOptions.rhythm, 0.0, 6.5] and SamplingOptions.rhythm > 0
+    defaults = (SamplingOptions.rhythm, SamplingOptions.harmony)
+    assert seen == [defaults, (0.0, 0.0), (6.5, 2.0)] and min(defaults) > 0

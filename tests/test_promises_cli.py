@@ -69,6 +69,7 @@ BAD = {  # name: (input file maker or None for BMW, arguments, what the line mus
     "temperature": (None, ["--track", "1", "--bars", "1-2", "--temperature", "-1"], "temperature"),
     "variations": (None, ["--track", "1", "--bars", "1-2", "--variations", "17"], "variations"),
     "rhythm": (None, ["--track", "1", "--bars", "1-2", "--rhythm", "-1"], "--rhythm must be 0..10"),
+    "harmony": (None, ["--track", "1", "--bars", "1-2", "--harmony", "11"], "--harmony must be"),
     "no meter token": (odd_meter, ["--track", "1", "--bars", "1"], "17/16"),
     "no meter token, last bar": (odd_last_bar, ["--track", "1", "--bars", "1-2"], "bar 2 (17/16)"),
     "plot type": (None, ["--track", "1", "--bars", "1", "--plot", "{out}/roll.xyz"], "roll.xyz"),

@@ -169,7 +169,8 @@ def section(reports: dict[str, dict]) -> tuple[list[str], list[str]]:
         "bars on each side, the whole piece sent and the controls left to the server "
         f"(training/phrase_tasks.py). {first['tasks_per_seed']} tasks per seed, seeds "
         f"{', '.join(map(str, first['seed']))}, temperature {first['temperature']}, top_p "
-        f"{first['top_p']}, rhythm prior {first.get('rhythm', 0)} nats (decoding.py; 0 = off)."
+        f"{first['top_p']}, rhythm and harmony priors {first.get('rhythm', 0)} and "
+        f"{first.get('harmony', 0)} nats (docs/language.md; 0 = off)."
         " The model goes through `generation.generate()`; beside it, on the "
         f'same tasks: "{REPEAT}" (that bar copied into every bar of the hole), random notes in '
         "the track's own range and density (16th-note grid), the track's own other bars copied "

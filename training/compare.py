@@ -8,7 +8,8 @@ track, 4 bars with the part playing on both sides) and refilled by every generat
 
 - `model`: the bundle, through `generation.generate()` as the server runs a DAW selection (the
   whole piece sent, controls left unset so the server measures them from the selected bars, the
-  server's sampling defaults unless `--temperature` / `--top-p` / `--rhythm` say otherwise);
+  server's sampling defaults unless `--temperature` / `--top-p` / `--rhythm` /
+  `--harmony` say otherwise);
 - the baselines of training/baselines.py;
 - `original`: the bars themselves, a reference row -- what the real music scores on the measures
   that do not compare with it (in-key share, velocity spread, density per bar).
@@ -201,11 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, help="(the server's default)")
     parser.add_argument("--top-p", type=float, help="(the server's default)")
     parser.add_argument("--rhythm", type=float, help="(the server's default)")
+    parser.add_argument("--harmony", type=float, help="(the server's default)")
     args = parser.parse_args(argv)
     if args.tasks < 1 or args.seeds < 1:
         parser.error("--tasks and --seeds must be at least 1")
     options = SamplingOptions()
-    for name in ("temperature", "top_p", "rhythm"):
+    for name in ("temperature", "top_p", "rhythm", "harmony"):
         if getattr(args, name) is not None:
             options = dataclasses.replace(options, **{name: getattr(args, name)})
     engine = None

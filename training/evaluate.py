@@ -165,6 +165,7 @@ def generation_report(args: argparse.Namespace) -> dict:
     engine = Engine(args.model, device=args.device, threads=args.threads)
     items = heldout.heldout_pieces(args.cache, args.split)
     options = SamplingOptions(temperature=args.temperature, top_p=args.top_p, rhythm=args.rhythm,
+                              harmony=args.harmony,
                               max_bar_tokens=args.max_bar_tokens).validate()  # fmt: skip
     if args.command == "examples":
         report: dict = {"examples": pianorolls.render_examples(
@@ -233,6 +234,8 @@ def main(argv: list[str] | None = None) -> None:
                        help=f"({served.top_p}, the server's default)")  # fmt: skip
         g.add_argument("--rhythm", type=float, default=served.rhythm,
                        help=f"({served.rhythm}, the server's default)")  # fmt: skip
+        g.add_argument("--harmony", type=float, default=served.harmony,
+                       help=f"({served.harmony}, the server's default)")  # fmt: skip
         g.add_argument("--max-bar-tokens", type=int, default=512, help=argparse.SUPPRESS)
         if name != "examples":
             g.add_argument("--n", type=int, default=100 if name == "controls" else 200,

@@ -285,6 +285,7 @@ def run_record(tasks: Sequence[Task], options: SamplingOptions, seed: int, gener
         "temperature": options.temperature,
         "top_p": options.top_p,
         "rhythm": options.rhythm,
+        "harmony": options.harmony,
         "seed": seed,
         "collections": dict(Counter(t.collection for t in tasks).most_common()),
         "generations": generations,

@@ -58,6 +58,7 @@ class StepDecoder:
         self.fill, self.fill_end = vocab.special("<fill>"), vocab.special("<fill_end>")
         self.pos, self.pitch, self.dur = vocab["pos"], vocab["pitch"], vocab["dur"]
         self.dur_ticks = np.array(vocab.durations)
+        self.pitch_values = np.array(self.pitch.values)
         self.sixteenth = max(1, vocab.ticks_per_quarter // 4)
         self.onset = np.zeros(len(vocab), bool)  # the tokens that begin another note
         for family in ("pos", "vel", "pitch"):
@@ -80,7 +81,7 @@ class StepDecoder:
             ]
             if all(m is None for m in masks):
                 return
-            tokens = sample(self._rhythm(logits, masks), masks, temperatures, options, self.rngs)
+            tokens = sample(self._priors(logits, masks), masks, temperatures, options, self.rngs)
             feed = np.array([m is not None for m in masks])
             replay: dict[int, np.ndarray] = {}
             for v in np.flatnonzero(feed):
@@ -115,26 +116,35 @@ class StepDecoder:
             for v, saved in replay.items():
                 logits[v] = saved
 
-    def _rhythm(self, logits: np.ndarray, masks: list) -> np.ndarray:
-        """Logits with each row's onset positions weighed by its track's rhythm around the hole:
-        a position the context bars never use loses `rhythm` nats against one they all use.
-        The legal positions keep their total probability, so whether another onset comes at
-        all (and so the number of notes) stays the model's choice; only where it lands moves."""
-        if self.options.rhythm <= 0:
+    def _priors(self, logits: np.ndarray, masks: list) -> np.ndarray:
+        """Logits with the rhythm and harmony priors applied to each row's legal tokens.
+
+        Rhythm: an onset position loses `rhythm` nats times the share of the hole's track's
+        context bars that do not use it. Harmony: a pitch loses `harmony` nats times how much
+        rarer its pitch class is around the hole than the commonest one. Each family's legal
+        tokens keep their total probability, so whether another note comes (and so the
+        density) stays the model's choice; only where it lands and which pitch it takes move."""
+        rhythm, harmony = self.options.rhythm, self.options.harmony
+        if rhythm <= 0 and harmony <= 0:
             return logits
         out = None
         for v, m in enumerate(masks):
             hole = None if m is None else self.grammars[v].current_hole
-            share = None if hole is None else self.step_prompts[v].rhythms.get(hole)
-            if share is None:
+            if hole is None:
                 continue
-            ids = self.pos.start + np.flatnonzero(m[self.pos.start : self.pos.start + len(share)])
-            if len(ids) == 0:
-                continue
-            out = logits.copy() if out is None else out
-            x = out[v, ids].astype(np.float64)
-            y = x - self.options.rhythm * (1.0 - share[ids - self.pos.start])
-            out[v, ids] = y + (_logsumexp(x) - _logsumexp(y))
+            prompt = self.step_prompts[v]
+            share = prompt.rhythms.get(hole) if rhythm > 0 else None
+            if share is not None:
+                ids = self.pos.start + np.flatnonzero(
+                    m[self.pos.start : self.pos.start + len(share)]
+                )
+                penalty = rhythm * (1.0 - share[ids - self.pos.start])
+                out = _lean(logits if out is None else out, out is None, v, ids, penalty)
+            classes = prompt.harmonies.get(hole[0]) if harmony > 0 else None
+            if classes is not None:
+                ids = self.pitch.start + np.flatnonzero(m[self.pitch.start : self.pitch.stop])
+                penalty = harmony * (1.0 - classes[self.pitch_values[ids - self.pitch.start] % 12])
+                out = _lean(logits if out is None else out, out is None, v, ids, penalty)
         return logits if out is None else out
 
     def _steer(self, v: int, m: np.ndarray) -> np.ndarray:
@@ -234,6 +244,19 @@ class StepDecoder:
             grammar.advance(tok)
         self.grammars[v] = grammar
         del self.history[v][kept:]
+
+
+def _lean(logits: np.ndarray, fresh: bool, row: int, ids: np.ndarray, penalty: np.ndarray
+          ) -> np.ndarray:  # fmt: skip
+    """`logits` (copied first when `fresh`: the engine's own array is replayed by retries) with
+    row's `ids` lowered by `penalty`, then shifted together so they keep their total mass."""
+    out = logits.copy() if fresh else logits
+    if len(ids) == 0:
+        return out
+    x = out[row, ids].astype(np.float64)
+    y = x - penalty
+    out[row, ids] = y + (_logsumexp(x) - _logsumexp(y))
+    return out
 
 
 def _logsumexp(x: np.ndarray) -> float:

@@ -30,6 +30,7 @@ class StepPrompt:
     bands: dict[int, tuple[int, int | None]]  # window track -> notes per bar (lo, hi or None)
     ring_in: list[tuple[int, int]]  # (window track, ticks) sounding into the window
     rhythms: dict[tuple[int, int], np.ndarray | None]  # hole -> onset share per in-bar tick
+    harmonies: dict[int, np.ndarray | None]  # fill track -> weight per pitch class around it
 
 
 def build(vocab: Vocabulary, piece: Piece, step: Step, request: object) -> StepPrompt:
@@ -52,6 +53,7 @@ def build(vocab: Vocabulary, piece: Piece, step: Step, request: object) -> StepP
         bands,
         ringing_in(vocab, piece, step, sum(window.bar_ticks(vocab))),
         rhythms(window, vocab, holes),
+        harmonies(window, holes),
     )
 
 
@@ -60,7 +62,7 @@ def rhythms(window: Window, vocab: Vocabulary, holes: list[tuple[int, int]]
     """Per hole, its track's rhythm around it: for each in-bar tick, the share of the track's
     context bars in the window (same length, with notes) that have an onset there; None where
     there are none. Pop parts repeat their rhythm bar to bar, and the decoder leans on this to
-    keep it (decoding.StepDecoder._rhythm). The window, not the whole track: tried on held-out
+    keep it (decoding.StepDecoder._priors). The window, not the whole track: tried on held-out
     POP909 (validation split), the track's bars within 8 of the hole did no better (0.85 of
     onsets on the original's positions, against 0.86), the nearest bars say the most."""
     ticks = window.bar_ticks(vocab)
@@ -71,6 +73,20 @@ def rhythms(window: Window, vocab: Vocabulary, holes: list[tuple[int, int]]
                 if (t, c) not in holes and ticks[c] == ticks[b] and bars[c]]  # fmt: skip
         out[(t, b)] = _onset_share(near, ticks[b]) if near else None
     return out
+
+
+def harmonies(window: Window, holes: list[tuple[int, int]]) -> dict[int, np.ndarray | None]:
+    """Per pitched fill track, the pitch classes around it: every pitched track's notes in the
+    window's context cells, counted per class and scaled so the commonest is 1 (None for drums,
+    or with no pitched notes around). The decoder leans on it to keep the key (`harmony`)."""
+    counts = np.zeros(12)
+    for t, track in enumerate(window.tracks):
+        if not track.is_drum:
+            for b, notes in enumerate(track.bars):
+                if (t, b) not in holes:
+                    np.add.at(counts, [n.pitch % 12 for n in notes], 1)
+    share = counts / counts.max() if counts.any() else None
+    return {t: None if window.tracks[t].is_drum else share for t in sorted({t for t, _ in holes})}
 
 
 def _onset_share(bars: list[list[GridNote]], length: int) -> np.ndarray:

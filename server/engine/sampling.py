@@ -25,6 +25,7 @@ class SamplingOptions:
     top_k: int = 0  # 0: no top-k cut
     top_p: float = 0.95  # nucleus: the far tail of 128 pitches is never drawn; 1.0: no cut
     rhythm: float = 4.0  # nats an onset position loses when the track's context bars never use it
+    harmony: float = 1.0  # nats a pitch loses when its class is the rarest around the hole
     seed: int | None = None  # None: a fresh random seed (reported back so it can be reused)
     retries: int = 3  # resamples of a bar that comes out unchanged, or empty against density
     retry_temperature: float = 0.1  # added to the temperature on every retry of a bar
@@ -40,6 +41,8 @@ class SamplingOptions:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if not 0.0 <= self.rhythm <= 10.0:
             raise ValueError(f"rhythm must be 0..10, got {self.rhythm}")
+        if not 0.0 <= self.harmony <= 10.0:
+            raise ValueError(f"harmony must be 0..10, got {self.harmony}")
         if self.retries < 0 or self.retry_temperature < 0:
             raise ValueError("retries and retry_temperature must be >= 0")
         if self.max_bar_tokens < 8:

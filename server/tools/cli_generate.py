@@ -95,6 +95,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--rhythm", type=float, default=SamplingOptions.rhythm,
                        help=f"lean on the track's rhythm around the bars, in nats "
                        f"({SamplingOptions.rhythm:g}; 0 = off)")  # fmt: skip
+        s.add_argument("--harmony", type=float, default=SamplingOptions.harmony,
+                       help=f"lean on the pitch classes around the bars, in nats "
+                       f"({SamplingOptions.harmony:g}; 0 = off)")  # fmt: skip
         s.add_argument("--seed", type=int, help="same seed, same notes (default: random)")
         s.add_argument("--variations", type=int, default=1, help="alternatives: out-1.mid, ...")
         s.add_argument("--retries", type=int, default=3, help="resamples of unchanged bars (3)")
@@ -132,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         top_p=args.top_p,
         rhythm=args.rhythm,
+        harmony=args.harmony,
         seed=args.seed,
         retries=args.retries,
         max_bar_tokens=args.max_bar_tokens,

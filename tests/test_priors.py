@@ -1,9 +1,11 @@
-"""The rhythm prior: a refilled bar leans on the onset positions its track uses around the hole.
+"""The sampling priors: a refilled bar leans on the onset positions its track uses around the
+hole (rhythm) and on the pitch classes sounding around it (harmony).
 
 Pop parts repeat their rhythm bar to bar ("repeat the bar before" lands 0.90 of its onsets on the
-original's grid positions, the v3 model 0.74), so the decoder takes a logit penalty off the
-positions the track's context bars use. These tests pin what the prior is made of and that it
-moves a model's onsets -- a random one, which on its own ignores the context entirely."""
+original's grid positions, the v3 model alone 0.77 on the validation split) and stay in their key,
+so the decoder lowers the positions and pitch classes the context does not use. These tests pin
+what each prior is made of, that it only moves probability inside its token family, and that it
+moves a model's choices -- a random one's, which on its own ignore the context entirely."""
 
 from __future__ import annotations
 
@@ -31,8 +33,9 @@ def _piece() -> Piece:
 HOLE = [Selection(0, 3, 4)]
 
 
-def _decoder(engine, piece, selection, rhythm, seed=1):
-    request = Request("infill", selection, sampling=SamplingOptions(seed=seed, rhythm=rhythm))
+def _decoder(engine, piece, selection, rhythm, seed=1, harmony=0.0):
+    options = SamplingOptions(seed=seed, rhythm=rhythm, harmony=harmony)
+    request = Request("infill", selection, sampling=options)
     step = _plan(engine, piece, len(piece.bars()), request)[0]
     return decoding.StepDecoder(engine, [piece], step, request, generators(seed, 1))
 
@@ -62,7 +65,7 @@ def test_the_penalty_moves_onsets_between_positions_only(engine):
     grammar.advance(engine.vocab.special("<fill>"))  # the hole's first bar opens: onsets legal
     mask = grammar.mask()
     logits = np.random.default_rng(0).normal(size=(1, len(engine.vocab))).astype(np.float32)
-    out = decoder._rhythm(logits, [mask])
+    out = decoder._priors(logits, [mask])
     assert out is not logits  # the engine's logits stay as they were (a retry replays them)
     pos = engine.vocab["pos"]
     legal = pos.start + np.flatnonzero(mask[pos.start : pos.stop])
@@ -74,7 +77,7 @@ def test_the_penalty_moves_onsets_between_positions_only(engine):
     expected = 3.0 * (share - share[0])  # a position's penalty is 3 nats times its unused share
     assert relative == pytest.approx(expected, abs=1e-5)
     others = np.setdiff1d(np.arange(len(engine.vocab)), legal)
-    assert not change[others].any()  # <fill_end>, pitches: untouched
+    assert not change[others].any()  # <fill_end>, pitches: untouched (harmony is off here)
     mass = lambda x: np.exp(x[legal].astype(np.float64)).sum()  # noqa: E731
     assert mass(out[0]) == pytest.approx(mass(logits[0]), rel=1e-5)  # as likely to start a note
 
@@ -83,7 +86,7 @@ def test_off_changes_nothing(engine):
     decoder = _decoder(engine, _piece(), HOLE, rhythm=0.0)
     decoder.grammars[0].advance(engine.vocab.special("<fill>"))
     logits = np.zeros((1, len(engine.vocab)), np.float32)
-    assert decoder._rhythm(logits, [decoder.grammars[0].mask()]) is logits
+    assert decoder._priors(logits, [decoder.grammars[0].mask()]) is logits
 
 
 def _onsets(engine, piece, rhythm) -> list[int]:
@@ -111,8 +114,75 @@ def test_a_strong_prior_puts_a_random_models_onsets_on_the_tracks_rhythm(engine)
     assert sum(t == 12 for t in on) <= len(on) // 10, on
 
 
+def _band() -> Piece:
+    """_piece() plus a pitched part playing G (67) in bars 3 and 4 and a drum part hitting key 38
+    (class 2, D) all through: the harmony around the hole is C twice, D once (the part's own
+    context bars 3 and 6), G twice; the drums do not count, nor the part's bars outside the
+    window (C#)."""
+    piece = _piece()
+    piece.tracks.append(Track(program=0, notes=[Note(8.0, 67, 2.0), Note(12.0, 67, 2.0)]))
+    kit = [Note(q, 38, 0.5) for q in np.arange(0.0, 32.0, 1.0)]
+    piece.tracks.append(Track(program=0, is_drum=True, notes=kit))
+    return piece
+
+
+def test_the_harmony_is_the_pitch_classes_of_the_pitched_parts_around_the_hole(engine):
+    decoder = _decoder(engine, _band(), HOLE, rhythm=0.0, harmony=1.0)
+    expected = np.zeros(12)
+    expected[0], expected[2], expected[7] = 1.0, 0.5, 1.0  # scaled: the commonest class is 1
+    assert decoder.step_prompts[0].harmonies == {0: pytest.approx(expected)}
+
+
+def test_a_drum_part_gets_no_harmony(engine):
+    decoder = _decoder(engine, _band(), [Selection(2, 3, 4)], rhythm=0.0, harmony=1.0)
+    assert decoder.step_prompts[0].harmonies == {0: None}
+
+
+def test_the_harmony_penalty_moves_pitches_within_their_family(engine):
+    decoder = _decoder(engine, _band(), HOLE, rhythm=0.0, harmony=2.0)
+    grammar = decoder.grammars[0]
+    vocab = engine.vocab
+    pitch = vocab["pitch"]
+    for token in (vocab.special("<fill>"), vocab["pos"].start):  # a note starts at tick 0
+        grammar.advance(token)
+    while not grammar.mask()[pitch.start : pitch.stop].any():  # past a velocity, if any
+        grammar.advance(int(np.flatnonzero(grammar.mask())[0]))
+    mask = grammar.mask()
+    logits = np.random.default_rng(1).normal(size=(1, len(vocab))).astype(np.float32)
+    out = decoder._priors(logits, [mask])
+    legal = pitch.start + np.flatnonzero(mask[pitch.start : pitch.stop])
+    assert len(legal) > 12
+    classes = np.array(pitch.values)[legal - pitch.start] % 12
+    share = np.zeros(12)
+    share[0], share[2], share[7] = 1.0, 0.5, 1.0
+    change = (out[0] - logits[0]).astype(np.float64)
+    c_token = legal[classes == 0][0]
+    relative = change[legal] - change[c_token]  # C is the commonest class: no penalty
+    assert relative == pytest.approx(2.0 * (share[classes] - 1.0), abs=1e-5)
+    others = np.setdiff1d(np.arange(len(vocab)), legal)
+    assert not change[others].any()
+    mass = lambda x: np.exp(x[legal].astype(np.float64)).sum()  # noqa: E731
+    assert mass(out[0]) == pytest.approx(mass(logits[0]), rel=1e-5)
+
+
+def test_a_strong_harmony_keeps_a_random_models_pitches_in_the_classes_around(engine):
+    piece = _band()
+    pitches = {}
+    for harmony in (0.0, 8.0):
+        pitches[harmony] = []
+        for seed in range(3):
+            options = SamplingOptions(seed=seed, rhythm=0.0, harmony=harmony)
+            for event in generate(engine, piece, Request("infill", HOLE, sampling=options)):
+                if isinstance(event, BarDone):
+                    pitches[harmony] += [n.pitch % 12 for n in event.notes]
+    share = {h: sum(c in (0, 2, 7) for c in p) / len(p) for h, p in pitches.items()}
+    assert len(pitches[0.0]) > 3 and share[0.0] < 0.5 and share[8.0] > 0.9, share
+
+
 def test_bad_strength_is_refused():
     with pytest.raises(ValueError, match="rhythm must be 0..10, got -1"):
         SamplingOptions(rhythm=-1.0).validate()
     with pytest.raises(ValueError, match="rhythm"):
         SamplingOptions(rhythm=11.0).validate()
+    with pytest.raises(ValueError, match="harmony must be 0..10, got -1"):
+        SamplingOptions(harmony=-1.0).validate()
