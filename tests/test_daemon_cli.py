@@ -13,6 +13,7 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -117,10 +118,30 @@ def oscdump():
         ["oscdump", "-L", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        yield port, Lines(proc.stdout)
+        lines = Lines(proc.stdout)
+        _until_listening(port, lines)
+        yield port, lines
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+READY = b"/ready\x00\x00,i\x00\x00" + struct.pack(">i", 1)  # an OSC message, by hand
+
+
+def _until_listening(port, lines, timeout=10.0):
+    """Probe oscdump with /ready until it prints one: a reply sent before it has bound its port
+    is dropped by the kernel, and the test then waits for a line that never comes (seen once
+    in a loaded full run)."""
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        while True:
+            probe.sendto(READY, ("127.0.0.1", port))
+            try:
+                lines.wait(r" /ready ", timeout=0.05)
+                return
+            except TimeoutError:
+                assert time.monotonic() < deadline, "oscdump printed nothing in 10 s"
 
 
 def oscsend(port, address, types, *args):
