@@ -211,7 +211,6 @@ def test_the_card_states_the_reports_numbers(compared, tmp_path):
     onsets = report["paired"][card_baselines.REPEAT]["onset_overlap"]
     assert f"onsets {onsets['mean']:+.2f} +- " in text
     goals = {g[0]: g for g in card_baselines.goals(reports)}
-    model = report["generators"][compare.MODEL]
     repeat = report["generators"][card_baselines.REPEAT]
     pc = goals["POP909 4-bar infills: pitch-class correlation"]
     paired = report["paired"][card_baselines.REPEAT]
@@ -311,3 +310,25 @@ def test_no_worse_than_the_reference_model_on_the_same_tasks(compared):
     assert rows[0][2].startswith(f"{card_baselines.num(mean)} vs {card_baselines.num(mean)}")
     assert all("(the 3 of 4 tasks both scored)" in r[2] and r[3] is True for r in rows)
     assert card_baselines.reference_goals(mine, {}) == []
+
+
+def test_validation_splits_hold_the_validation_pieces_only(monkeypatch):
+    """Decoding is tuned on `*-valid` tasks; they must never draw a test piece."""
+    from training import corpus, pop909
+
+    songs = {f"{i:03d}": f"song {i}" for i in range(1, 910)}
+    monkeypatch.setattr(pop909, "load", lambda: songs)
+    valid = phrase_tasks.load_split("pop909-valid")
+    test = phrase_tasks.load_split("pop909-test")
+    assert valid and test and not {w for w, _ in valid} & {w for w, _ in test}
+    assert all(pop909.split_of(w.split("/")[1]) == "valid" for w, _ in valid)
+    asked = []
+    monkeypatch.setattr(corpus, "load_cached_items",
+                        lambda cache, part: asked.append(part) or [("w", part)])  # fmt: skip
+    assert phrase_tasks.load_split("classical-valid") == [("w", "valid")]
+    assert phrase_tasks.load_split("classical-test") == [("w", "test")] and asked == [
+        "valid",
+        "test",
+    ]
+    with pytest.raises(ValueError, match="unknown split 'pop909-train'"):
+        phrase_tasks.load_split("pop909-train")

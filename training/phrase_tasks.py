@@ -19,7 +19,9 @@ track, the whole piece sent as context.
   that qualify; the same seed and the same held-out pieces give the same tasks on any machine.
 
 Held-out pieces: POP909's test split (`pop909.split_of`, the songs training never sees) and the
-classical corpus cache's test split (a partial cache gives fewer pieces, not an error).
+classical corpus cache's test split (a partial cache gives fewer pieces, not an error). The
+`*-valid` splits draw the same kind of tasks from the validation pieces: decoding choices (the
+sampling priors' strengths) are tuned there, so the test splits stay a measurement.
 """
 
 from __future__ import annotations
