@@ -1,6 +1,8 @@
 """Decoding one window step for all variations at once: the engine steps, each sampled token
 masked by its row's grammar, and the rules around them.
 
+- Priors: before sampling, probability moves inside the onset-position and pitch families
+  toward the rhythm and pitch classes around the hole (docs/language.md, "Sampling").
 - Budgets: a bar over `max_bar_tokens`, or a context about to fill, is closed.
 - Density steering: a bar is kept within one density level of its track's request by refusing
   to end it below the band's note count and refusing new notes at the top (prompts.py computes

@@ -4,8 +4,9 @@ A step's prompt is its window of the variation's piece (which holds the bars ear
 wrote), the holes to fill, and per fill track the controls: the request's fields over values
 measured from the original bars. Next to the tokens, the decoder needs what the prompt does not
 say: the original notes of each hole (a retry compares with them), the notes ringing into the
-window from earlier bars (the grammar's polyphony limit counts them), and the note-count band
-that keeps each fill track within one density level of its request.
+window from earlier bars (the grammar's polyphony limit counts them), the note-count band
+that keeps each fill track within one density level of its request, and the onset positions and
+pitch classes around each hole that the sampling priors lean on.
 """
 
 from __future__ import annotations
