@@ -75,19 +75,24 @@ def goals(reports: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
-def _difference(report: dict, key: str, baseline: str = REPEAT) -> float | None:
-    """The model minus the baseline, task by task over the tasks both scored: what the goals
-    are judged on. Means over each one's own scored tasks would compare different tasks (the
-    baseline writes nothing where the bar before the hole is empty, and scores no onsets there),
-    so they are shown but not judged."""
+def _pair(report: dict, key: str, baseline: str = REPEAT) -> dict | None:
+    """The model minus the baseline, task by task over the tasks both scored (None: not
+    measured): what the goals are judged on. Means over each one's own scored tasks would
+    compare different tasks (the baseline writes nothing where the bar before the hole is empty,
+    and scores no onsets there), so they are shown but not judged."""
     p = report.get("paired", {}).get(baseline, {}).get(key)
-    return None if not p or p["mean"] is None else p["mean"]
+    return p if p and p["mean"] is not None else None
 
 
-def _paired(report: dict, key: str, baseline: str = REPEAT) -> str:
+def _difference(report: dict, key: str) -> float | None:
+    p = _pair(report, key)
+    return None if p is None else p["mean"]
+
+
+def _paired(report: dict, key: str) -> str:
     """ " (task by task on the 84 tasks both scored: -0.046 +- 0.020)", or "" without it."""
-    p = report.get("paired", {}).get(baseline, {}).get(key)
-    if not p or p["mean"] is None:
+    p = _pair(report, key)
+    if p is None:
         return ""
     tasks = f" on the {p['tasks']} tasks both scored" if "tasks" in p else ""
     return f" (task by task{tasks}: {p['mean']:+.3f} +- {p['se']:.3f})"

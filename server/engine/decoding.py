@@ -129,7 +129,7 @@ class StepDecoder:
         rhythm, harmony = self.options.rhythm, self.options.harmony
         if rhythm <= 0 and harmony <= 0:
             return logits
-        out = None
+        out = logits.copy()  # the engine's own array is replayed by retries: left as it is
         for v, m in enumerate(masks):
             hole = None if m is None else self.grammars[v].current_hole
             if hole is None:
@@ -137,17 +137,14 @@ class StepDecoder:
             prompt = self.step_prompts[v]
             share = prompt.rhythms.get(hole) if rhythm > 0 else None
             if share is not None:
-                ids = self.pos.start + np.flatnonzero(
-                    m[self.pos.start : self.pos.start + len(share)]
-                )
-                penalty = rhythm * (1.0 - share[ids - self.pos.start])
-                out = _lean(logits if out is None else out, out is None, v, ids, penalty)
+                ticks = np.flatnonzero(m[self.pos.start : self.pos.start + len(share)])
+                _lean(out[v], self.pos.start + ticks, rhythm * (1.0 - share[ticks]))
             classes = prompt.harmonies.get(hole[0]) if harmony > 0 else None
             if classes is not None:
-                ids = self.pitch.start + np.flatnonzero(m[self.pitch.start : self.pitch.stop])
-                penalty = harmony * (1.0 - classes[self.pitch_values[ids - self.pitch.start] % 12])
-                out = _lean(logits if out is None else out, out is None, v, ids, penalty)
-        return logits if out is None else out
+                ids = np.flatnonzero(m[self.pitch.start : self.pitch.stop])
+                _lean(out[v], self.pitch.start + ids,
+                      harmony * (1.0 - classes[self.pitch_values[ids] % 12]))  # fmt: skip
+        return out
 
     def _steer(self, v: int, m: np.ndarray) -> np.ndarray:
         """Keep row v's bar within one density level of its track's request: no <fill_end>
@@ -248,19 +245,11 @@ class StepDecoder:
         del self.history[v][kept:]
 
 
-def _lean(logits: np.ndarray, fresh: bool, row: int, ids: np.ndarray, penalty: np.ndarray
-          ) -> np.ndarray:  # fmt: skip
-    """`logits` (copied first when `fresh`: the engine's own array is replayed by retries) with
-    row's `ids` lowered by `penalty`, then shifted together so they keep their total mass."""
-    out = logits.copy() if fresh else logits
+def _lean(row: np.ndarray, ids: np.ndarray, penalty: np.ndarray) -> None:
+    """Lower `row`'s `ids` by `penalty` in place, then shift them together so they keep their
+    total probability mass."""
     if len(ids) == 0:
-        return out
-    x = out[row, ids].astype(np.float64)
+        return
+    x = row[ids].astype(np.float64)
     y = x - penalty
-    out[row, ids] = y + (_logsumexp(x) - _logsumexp(y))
-    return out
-
-
-def _logsumexp(x: np.ndarray) -> float:
-    top = float(x.max())
-    return top + float(np.log(np.exp(x - top).sum()))
+    row[ids] = y + (np.logaddexp.reduce(x) - np.logaddexp.reduce(y))

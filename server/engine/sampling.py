@@ -5,8 +5,9 @@ probability among legal tokens; a sample can therefore never break the token lan
 variation (batch row) draws from its own generator, spawned from one seed, so a request is
 reproducible and variation i does not depend on how many variations were asked for.
 
-Before any of that, decoding.py's rhythm prior (`rhythm`) moves probability between the legal
-onset positions toward those the track uses around the hole; it never touches what is legal.
+Before any of that, decoding.py's priors (`rhythm`, `harmony`) move probability between the legal
+onset positions and pitches toward what the bars around the hole use; they never touch what is
+legal.
 """
 
 from __future__ import annotations
