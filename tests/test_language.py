@@ -195,3 +195,21 @@ def test_doubled_notes_merge_and_wrap_bars_repeat():
     assert bars[1][0].duration == 96  # ... and bar 2's 144-tick note stops at the window end
     new = window_from_piece(piece, VOCAB, bars=[1, 2, 3])  # bars past the end are new, empty
     assert new.time_signatures == ["4/4"] * 3 and new.tracks[0].bars[1:] == [[], []]
+
+
+def test_a_piece_copy_can_be_changed_without_touching_the_original():
+    """Generation writes each variation's bars into its own copy (Piece.copy shares the
+    immutable notes, so every list and track it changes must be its own)."""
+    ts = TimeSignature(3, 4)
+    piece = Piece([Track(33, False, "bass", [Note(0, 40, 1)], source=(1, 0))],
+                  [(0.0, ts)], [(0.0, 100.0)], length=12)  # fmt: skip
+    copy = piece.copy()
+    assert copy == piece and copy.tracks[0].source == (1, 0)
+    copy.tracks[0].notes.append(Note(1, 43, 1))
+    copy.tracks[0].program = 34
+    copy.tracks.append(Track())
+    copy.time_signatures.append((3.0, TimeSignature(4, 4)))
+    copy.tempos.append((3.0, 90.0))
+    copy.length = 16
+    assert piece == Piece([Track(33, False, "bass", [Note(0, 40, 1)])], [(0.0, ts)],
+                          [(0.0, 100.0)], length=12)  # fmt: skip

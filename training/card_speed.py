@@ -84,6 +84,8 @@ def section(bench: dict | None, int8: dict | None) -> str:
              *(_ms(m.get(k + "infill_first_bar_ms")) for k in (fp32, q))),
             ("4-bar infill: all of it, ms",
              *(_ms(m.get(k + "infill_total_ms")) for k in (fp32, q))),
+            ("the same infill again (prompt cache kept): first bar, ms",
+             *(_ms(m.get(k + "again_first_bar_ms")) for k in (fp32, q))),
             (f"weight-streaming floor (DRAM at {num(e['copy_bandwidth_gb_s'], 1)} GB/s), ms",
              num(m["floor_ms_per_token"]), ""),
             (f"compute floor ({num(m['gflop_per_token'] * 1e3, 1)} MFLOP per token at "

@@ -10,7 +10,6 @@ accepted job fails only for reasons that appear while the model writes.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
 from ..engine import generation as gen
@@ -67,7 +66,7 @@ def build(piece: Piece, m: p.Generate, max_bar_tokens: int) -> tuple[Piece, gen.
     if m.mode == "loop" and len({(s.first_bar, s.last_bar) for s in selection}) > 1:
         raise invalid("loop: every selection must name the same bars")
     if programs:
-        piece = copy.deepcopy(piece)
+        piece = piece.copy()
         for t, program in programs.items():
             piece.tracks[t].program = program
     sampling = SamplingOptions(

@@ -14,7 +14,6 @@ request asks the model for "more of the same" rather than for an empty bar.
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -132,7 +131,7 @@ def generate(
     steps = _plan(engine, work, len(piece.bars()), request)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     rngs = generators(seed, k)
-    pieces = [copy.deepcopy(work) for _ in range(k)]
+    pieces = [work.copy() for _ in range(k)]
     context_velocity = _context_velocities(piece, request.selection)
     bars_total = k * sum(len(s.fill) for s in steps)
     done = Done(pieces, False, seed, 0, 0, 0.0, 0.0, None, 0)
@@ -164,7 +163,7 @@ def step_prompts(engine: Engine, piece: Piece, request: Request) -> list[list[in
 
 def _working_piece(piece: Piece, request: Request) -> Piece:
     """A copy whose bar grid covers the bars a continuation adds."""
-    work = copy.deepcopy(piece)
+    work = piece.copy()
     if request.mode == "continue" and request.new_bars > 0:
         last = piece.bars()[-1]
         work.length = last.end + request.new_bars * last.time_signature.quarters

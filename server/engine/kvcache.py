@@ -11,6 +11,14 @@ forget tokens (a rejected bar) is rewound to a mark, and a finished row sits ste
   both past and present; GroupQueryAttention writes each new token in place at its row's length.
   A row's length is its position, so forgetting is moving the length back, and prompts of
   different lengths are right-padded. Nothing grows or is copied while decoding.
+
+  On the CPU it also keeps the last single prompt's cache for the next request: a musician
+  pressing generate again, a second window step, or a piece edited in one track shares a prefix
+  with what was just run, and prefill is most of the time to the first bar. Prompts are run in
+  fixed PREFILL_CHUNK-token chunks from position 0 and reuse resumes at a chunk boundary, so a
+  reused prefill computes exactly the chunks a fresh one would: the logits are bit for bit the
+  same (int8 bundles quantize activations per run, so without the fixed boundaries they would
+  not be).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ class EngineError(RuntimeError):
 
 
 Run = Callable[[object], None]  # runs the session on a binding, timing and counting it
+PREFILL_CHUNK = 128  # tokens per prefill run; measured as fast as one run on one core (BENCHMARKS)
 
 
 def check_prompts(prompts: Sequence[Sequence[int]], context: int) -> None:
@@ -50,9 +59,14 @@ class GrowingCache:
         self.mask = np.zeros((0, 0), np.int64)
         self.positions = np.zeros(0, np.int64)
         self.length = 0
+        self.prefilled = 0
+        self.reused = 0  # always: this cache keeps nothing between prompts
 
     def room(self) -> int:
         return self.context - self.length
+
+    def forget(self) -> None:
+        pass
 
     def prefill(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
         """Equal prompts (variations of one request) run once at batch 1 and the cache is
@@ -73,6 +87,7 @@ class GrowingCache:
             positions[r, longest - n :] = np.arange(n)
         empty = np.zeros((rows, self.kv_heads, 0, self.head_dim), np.float32)
         logits, present = self._run(ids, mask, positions, [empty] * len(self.past_names))
+        self.prefilled += int(mask.sum())
         logits = logits[:, -1, :]
         if shared and batch > 1:
             logits = np.repeat(logits, batch, axis=0)
@@ -150,6 +165,9 @@ class SharedCache:
         self.arrays: list[np.ndarray] = []  # the CPU buffers' memory
         self.values: list = []  # the buffers as OrtValues
         self.step_binding = None  # bound once per batch size: steps only refill its inputs
+        self.cached: list[int] = []  # the prompt whose cache row 0 holds (CPU, single prompts)
+        self.prefilled = 0  # prompt tokens run through the model, over the cache's life
+        self.reused = 0  # prompt tokens whose cache was kept from an earlier prompt
 
     @property
     def positions(self) -> np.ndarray:
@@ -164,42 +182,71 @@ class SharedCache:
 
     def prefill(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
         """Equal prompts run once at batch 1 into row 0's buffers, which are then copied to the
-        other rows (on CUDA the rows are simply run together). Different prompts are
-        right-padded; each row's length says where its tokens end."""
+        other rows (on CUDA the rows are simply run together); on the CPU they reuse the cache
+        of the prefix they share with the last such prompt. Different prompts are right-padded
+        and run together; each row's length says where its tokens end."""
         check_prompts(prompts, self.context)
         batch = len(prompts)
         self._allocate(batch)
         shared = all(list(p) == list(prompts[0]) for p in prompts[1:])
-        once = shared and batch > 1 and self.device == "cpu"
-        rows = prompts[:1] if once else prompts
-        lengths = np.array([len(p) for p in rows], np.int64)
-        longest = int(lengths.max())
-        ids = np.zeros((len(rows), longest), np.int64)
-        for r, prompt in enumerate(rows):
-            ids[r, : len(prompt)] = prompt
-        positions = np.broadcast_to(np.arange(longest, dtype=np.int64), ids.shape).copy()
-        values = self.values
-        if once:
-            import onnxruntime as ort
-
-            values = [ort.OrtValue.ortvalue_from_numpy(a[:1]) for a in self.arrays]
-        binding = self.session.io_binding()
-        binding.bind_cpu_input("input_ids", ids)
-        binding.bind_cpu_input("position_ids", positions)
-        binding.bind_cpu_input("seqlens_k", (lengths - 1).astype(np.int32))
-        binding.bind_cpu_input("total_sequence_length", np.array(longest, np.int32))
-        binding.bind_output("logits", "cpu")
-        self._bind_cache(binding, values)
-        self.run(binding)
-        logits = binding.get_outputs()[0].numpy()[np.arange(len(rows)), lengths - 1]
-        if once:
+        if shared and self.device == "cpu":
+            logits = self._prefill_row0(list(prompts[0]), batch)
             n = len(prompts[0])
             for a in self.arrays:
                 a[1:, :, :n] = a[:1, :, :n]
-            logits = np.repeat(logits, batch, axis=0)
-            lengths = np.repeat(lengths, batch)
+            self.lengths = np.full(batch, n, np.int64)
+            return np.repeat(logits[None], batch, axis=0)
+        self.cached = []  # row 0 is about to hold a batch run's cache: not a chunked prompt's
+        lengths = np.array([len(p) for p in prompts], np.int64)
+        longest = int(lengths.max())
+        ids = np.zeros((batch, longest), np.int64)
+        for r, prompt in enumerate(prompts):
+            ids[r, : len(prompt)] = prompt
+        logits = self._run_chunk(ids, 0, self.values, lengths)
+        self.prefilled += int(lengths.sum())
         self.lengths = lengths
-        return logits
+        return logits[np.arange(batch), lengths - 1]
+
+    def forget(self) -> None:
+        """Drop the kept prompt, so the next prefill starts from nothing (benchmarks of a first
+        request, tests)."""
+        self.cached = []
+
+    def _prefill_row0(self, prompt: list[int], batch: int) -> np.ndarray:
+        """Row 0's cache for `prompt`, chunk by chunk from the last chunk boundary within the
+        prefix it shares with the kept prompt; the logits after its last token."""
+        import onnxruntime as ort
+
+        n = len(prompt)
+        start = min(_common_prefix(self.cached, prompt), n - 1)
+        start -= start % PREFILL_CHUNK
+        self.cached = []  # invalid while row 0 is being written
+        values = self.values
+        if batch > 1:
+            values = [ort.OrtValue.ortvalue_from_numpy(a[:1]) for a in self.arrays]
+        for s in range(start, n, PREFILL_CHUNK):
+            e = min(n, s + PREFILL_CHUNK)
+            logits = self._run_chunk(np.array([prompt[s:e]], np.int64), s, values,
+                                     np.array([e], np.int64))  # fmt: skip
+        self.prefilled += n - start
+        self.reused += start
+        self.cached = prompt
+        return logits[0, -1]
+
+    def _run_chunk(self, ids: np.ndarray, start: int, values: list,
+                   ends: np.ndarray) -> np.ndarray:  # fmt: skip
+        """Run ids as positions start.. of their rows (rows end at `ends`); all logits."""
+        width = ids.shape[1]
+        positions = np.broadcast_to(np.arange(start, start + width, dtype=np.int64), ids.shape)
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("input_ids", ids)
+        binding.bind_cpu_input("position_ids", np.ascontiguousarray(positions))
+        binding.bind_cpu_input("seqlens_k", (ends - 1).astype(np.int32))
+        binding.bind_cpu_input("total_sequence_length", np.array(start + width, np.int32))
+        binding.bind_output("logits", "cpu")
+        self._bind_cache(binding, values)
+        self.run(binding)
+        return binding.get_outputs()[0].numpy()
 
     def step(self, tokens: np.ndarray, live: np.ndarray) -> np.ndarray:
         if self.length >= self.context:
@@ -230,7 +277,10 @@ class SharedCache:
         self.lengths = np.zeros(batch, np.int64)
         self.step_binding = None
         if self.device == "cpu":
+            old, n = self.arrays, len(self.cached)
             self.arrays = [np.zeros(shape, np.float32) for _ in self.past_names]
+            for a, b in zip(self.arrays, old):  # the kept prompt survives a new batch size
+                a[0, :, :n] = b[0, :, :n]
             self.values = [ort.OrtValue.ortvalue_from_numpy(a) for a in self.arrays]
         else:
             self.arrays = []
@@ -264,3 +314,10 @@ class SharedCache:
             self._bind_cache(binding, self.values)
             self.step_binding = binding
         return self._step
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens a and b share."""
+    m = min(len(a), len(b))
+    differ = np.flatnonzero(np.asarray(a[:m]) != np.asarray(b[:m]))
+    return int(differ[0]) if len(differ) else m

@@ -147,8 +147,20 @@ class Engine:
     # -- decoding --------------------------------------------------------------------------
     def prefill(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
         """Start a batch, one row per prompt; returns the logits for every row's next token.
-        Equal prompts (variations of one request) cost one batch-1 prefill."""
+        Equal prompts (variations of one request) cost one batch-1 prefill, and on the CPU
+        only the part after the prefix they share with the last such prompt is computed."""
         return self._cache.prefill(prompts)
+
+    def forget(self) -> None:
+        """Drop the prompt cache kept for the next request (kvcache.SharedCache): the next
+        prefill computes every token, as a server's first request does."""
+        self._cache.forget()
+
+    @property
+    def prompt_tokens(self) -> tuple[int, int]:
+        """(computed, reused) prompt tokens over the engine's life: how much prefill the kept
+        prompt cache saved."""
+        return self._cache.prefilled, self._cache.reused
 
     def step(self, tokens: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
         """Feed one token per row; rows where `active` is False (finished) sit the step out.

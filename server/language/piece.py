@@ -7,7 +7,7 @@ belongs to the token language (`language.quantize`), not to the data model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Tolerance for float comparisons of times in quarter notes (far below one 1/96 quarter).
 EPS = 1e-6
@@ -92,6 +92,17 @@ class Piece:
 
     def bars(self) -> list[Bar]:
         return bar_grid(self.time_signatures, self.end)
+
+    def copy(self) -> Piece:
+        """A copy whose tracks and change lists can be changed without touching this piece.
+        Notes and signatures are immutable, so they are shared: a generation copies the piece
+        per variation before its first bar, and copy.deepcopy of every note took ~5 ms each."""
+        return Piece(
+            [replace(t, notes=list(t.notes)) for t in self.tracks],
+            list(self.time_signatures),
+            list(self.tempos),
+            self.length,
+        )
 
     def tempo_at(self, time: float) -> float:
         bpm = 120.0
