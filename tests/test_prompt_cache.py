@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from midigen.server.engine.generation import BarDone, generate, step_prompts
+from midigen.server.engine.generation import BarDone, Done, generate, step_prompts
 from midigen.server.engine.kvcache import PREFILL_CHUNK
 from midigen.server.engine.session import Engine
 from midigen.server.tools.bench_engine import _request, bench_piece
@@ -96,18 +96,20 @@ def test_variations_keep_the_prompt_across_batch_sizes(pair, prompt):
 
 def test_generating_again_writes_what_a_fresh_engine_writes(pair):
     """A musician pressing generate again with the same seed gets the same notes; the second
-    press reuses the prompt."""
+    press reuses the prompt, and its report says how much of it."""
     kept, cold = pair
     request = replace(_request(), variations=2)
 
     def notes(engine):
-        return [(e.variation, e.bar, e.notes) for e in generate(engine, bench_piece(), request)
-                if isinstance(e, BarDone)]  # fmt: skip
+        events = list(generate(engine, bench_piece(), request))
+        done = events[-1]
+        assert isinstance(done, Done) and done.prompt_tokens > PREFILL_CHUNK
+        bars = [(e.variation, e.bar, e.notes) for e in events if isinstance(e, BarDone)]
+        return bars, done.reused_tokens, done.prompt_tokens
 
     kept.forget()
-    first = notes(kept)
-    before = reused(kept)
-    again = notes(kept)
-    assert reused(kept) > before
+    first, reused_first, n = notes(kept)
+    again, reused_again, _ = notes(kept)
+    assert reused_first == 0 and n - PREFILL_CHUNK < reused_again < n
     cold.forget()
-    assert first == again == notes(cold)
+    assert first == again == notes(cold)[0]

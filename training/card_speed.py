@@ -103,7 +103,7 @@ def section(bench: dict | None, int8: dict | None) -> str:
             "",
             "| measure | fp32 | int8 |",
             "|---|---|---|",
-            *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+            *(f"| {a} | {b} | {c} |" for a, b, c in rows if b or c),  # older reports lack some
             "",
         ]
     if int8 is not None:

@@ -270,8 +270,10 @@ class Scheduler:
         )
         self._end(job, "done", reply)
         log.info(
-            "job %d of %s: %d bars, %d tokens, first bar %.0f ms, total %.0f ms",
+            "job %d of %s: %d bars, %d tokens, first bar %.0f ms, total %.0f ms, "
+            "%d of %d prompt tokens reused",
             job.id, job.client, len(job.bars), done.tokens, done.first_bar_ms or 0, done.total_ms,
+            done.reused_tokens, done.prompt_tokens,
         )  # fmt: skip
 
     def _bar(self, job: Job, event: gen.BarDone) -> None:

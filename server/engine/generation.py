@@ -94,6 +94,8 @@ class Done:
     total_ms: float
     first_bar_ms: float | None
     retries: int
+    prompt_tokens: int = 0  # prompt tokens of all window steps
+    reused_tokens: int = 0  # of those, taken from the engine's kept prompt cache
 
 
 Event = BarDone | Progress | Done
@@ -136,6 +138,7 @@ def generate(
     bars_total = k * sum(len(s.fill) for s in steps)
     done = Done(pieces, False, seed, 0, 0, 0.0, 0.0, None, 0)
     model_s0, steps0 = engine.model_seconds, engine.steps
+    (computed0, reused0) = engine.prompt_tokens
     for i, step in enumerate(steps):
         yield Progress(i, len(steps), k * sum(len(s.fill) for s in steps[:i]), bars_total)
         run = StepDecoder(engine, pieces, step, request, rngs)
@@ -149,6 +152,9 @@ def generate(
             break
     done.model_ms = (engine.model_seconds - model_s0) * 1e3
     done.model_steps = engine.steps - steps0
+    computed, reused = engine.prompt_tokens
+    done.prompt_tokens = computed - computed0 + reused - reused0
+    done.reused_tokens = reused - reused0
     done.total_ms = (time.perf_counter() - t_start) * 1e3
     yield done
 
