@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..language.piece import Note, Piece, Track
-from .timing import Stopwatch, time_runs
+from .bench_torch import hf_generate, midigpt_decode, torch_decode
+from .timing import REPEATS, Stopwatch, best_ms, timed_loop
 
 THREADS = int(os.environ.get("MIDIGEN_BENCH_THREADS", "2"))
 CACHE = Path(os.environ.get("MIDIGEN_BENCH_CACHE", Path.home() / ".cache" / "midigen-bench"))
-DECODE_TOKENS = 32
-REPEATS = 5
-# name: (layers, width, heads); context 1024, window 8 bars x 4 tracks for both
-MODELS = {"default_6x256": (6, 256, 8), "gpt2small_12x768": (12, 768, 12)}
+# name: (layers, width, heads, int8 twin too); context 1024, window 8 bars x 4 tracks for all.
+# 6 x 512 x 8 heads is the size of midigpt 0.4's GPT-2 (its GPT2Config defaults).
+MODELS = {
+    "default_6x256": (6, 256, 8, False),
+    "midigpt_6x512": (6, 512, 8, True),
+    "gpt2small_12x768": (12, 768, 12, True),
+}
 
 
 def engine_section(model: str | None = None, int8: str | None = None) -> dict[str, float]:
@@ -76,10 +79,14 @@ def measure_model(path: Path, bandwidth: float, int8: Path | None = None,
     if meta["source"]["kind"] == "hf-dir" and source.is_dir():
         out.update({f"torch_eager.{k}": v for k, v in torch_decode(source, prompt).items()})
         out.update({f"hf_generate.{k}": v for k, v in hf_generate(source, prompt).items()})
+        out.update({f"midigpt_torch.{k}": v for k, v in midigpt_decode(source, prompt).items()})
         for kind in ("", "cpu_"):
             key = f"decode_{kind}ms_per_token"
             ratio = out[f"torch_eager.{key}"] / out[f"onnxruntime.{key}"]
             out[f"onnxruntime.speedup_vs_torch_eager{'_cpu' if kind else ''}"] = ratio
+        if "midigpt_torch.decode_ms_per_token" in out:
+            midigpt = out["midigpt_torch.decode_ms_per_token"]
+            out["onnxruntime.speedup_vs_midigpt"] = midigpt / out["onnxruntime.decode_ms_per_token"]
     out["onnxruntime.ratio_to_floor"] = out["onnxruntime.decode_ms_per_token"] / floor
     out["onnxruntime.ratio_to_floor_cpu"] = out["onnxruntime.decode_cpu_ms_per_token"] / floor
     if peak:
@@ -96,6 +103,9 @@ def measure_model(path: Path, bandwidth: float, int8: Path | None = None,
             ratio = out[f"onnxruntime.{key}"] / q[key]
             out[f"onnxruntime_int8.speedup_vs_fp32{'_cpu' if kind else ''}"] = ratio
         out["onnxruntime_int8.top1_agreement"] = top1_agreement(engine, quant, prompt)
+        if "midigpt_torch.decode_ms_per_token" in out:
+            midigpt = out["midigpt_torch.decode_ms_per_token"]
+            out["onnxruntime_int8.speedup_vs_midigpt"] = midigpt / q["decode_ms_per_token"]
     out["peak_rss_mb"] = _peak_rss_mb()
     return out
 
@@ -169,91 +179,14 @@ def infill_timing(engine: object) -> dict[str, float]:
 # -- backends ----------------------------------------------------------------------------------
 
 
-def _best_ms(fn: Callable[[], object], repeats: int = REPEATS) -> tuple[float, float]:
-    """Best wall and best CPU time (ms) of `repeats` runs. On a shared machine the minimum is
-    the least disturbed run; process CPU time is what other jobs disturb least of all (with one
-    thread it is the compute time; with more it also counts the threads' spinning)."""
-    wall, cpu = time_runs(fn, repeats)
-    return min(wall) * 1e3, min(cpu) * 1e3
-
-
-def _tokens(n: int = DECODE_TOKENS) -> list[int]:
-    """Fixed decode inputs (pitch tokens): speed does not depend on which tokens they are."""
-    return [400 + i % 64 for i in range(n)]
-
-
-def _timed_loop(
-    start: Callable[[], object], step: Callable[[object, int], object]
-) -> dict[str, float]:
-    """Best over REPEATS of the mean wall and CPU time per decode step; `start` (the prefill)
-    is untimed, so its noise does not leak into the per-token figure."""
-    wall, cpu = [], []
-    for _ in range(REPEATS):
-        state = start()
-        with Stopwatch() as sw:
-            for tok in _tokens():
-                state = step(state, tok)
-        wall.append(sw.wall / DECODE_TOKENS)
-        cpu.append(sw.cpu / DECODE_TOKENS)
-    return {"decode_ms_per_token": min(wall) * 1e3, "decode_cpu_ms_per_token": min(cpu) * 1e3}
-
-
 def ort_decode(engine: object, prompt: list[int]) -> dict[str, float]:
     def prefill() -> object:  # all of it: without forget() the kept prompt would be reused
         engine.forget()
         return engine.prefill([prompt])
 
-    prefill_ms, _ = _best_ms(prefill)
-    out = _timed_loop(prefill, lambda _, t: engine.step(np.array([t])))
+    prefill_ms, _ = best_ms(prefill)
+    out = timed_loop(prefill, lambda _, t: engine.step(np.array([t])))
     return {"prefill_ms": prefill_ms, **out, "tokens_per_s": 1e3 / out["decode_ms_per_token"]}
-
-
-def _hf_model(source: Path) -> object:
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
-    model.generation_config.pad_token_id = 0
-    model.generation_config.eos_token_id = None
-    return model
-
-
-def torch_decode(source: Path, prompt: list[int]) -> dict[str, float]:
-    """Eager PyTorch, one token per step reusing the KV cache (no compile, default attention)."""
-    import torch
-
-    model = _hf_model(source)
-    ids = torch.tensor([prompt])
-
-    def prefill() -> object:
-        return model(input_ids=ids, use_cache=True).past_key_values
-
-    def step(past: object, tok: int) -> object:
-        return model(input_ids=torch.tensor([[tok]]), past_key_values=past).past_key_values
-
-    with torch.inference_mode():
-        prefill_ms, _ = _best_ms(prefill)
-        return {"prefill_ms": prefill_ms, **_timed_loop(prefill, step)}
-
-
-def hf_generate(source: Path, prompt: list[int]) -> dict[str, float]:
-    """`generate` greedy with its own cache: (time for N+1 tokens - time for 1) / N."""
-    import torch
-
-    model = _hf_model(source)
-    ids = torch.tensor([prompt])
-    n = DECODE_TOKENS
-
-    def run(new: int) -> None:
-        model.generate(ids, max_new_tokens=new, min_new_tokens=new, do_sample=False)
-
-    with torch.inference_mode():
-        one, one_cpu = _best_ms(lambda: run(1))
-        many, many_cpu = _best_ms(lambda: run(n + 1))
-    return {
-        "decode_ms_per_token": (many - one) / n,
-        "decode_cpu_ms_per_token": (many_cpu - one_cpu) / n,
-    }
 
 
 def top1_agreement(reference: object, other: object, prompt: list[int], n: int = 256) -> float:
@@ -323,8 +256,9 @@ def copy_bandwidth(mb: int = 256) -> float:
 # -- bundles -----------------------------------------------------------------------------------
 
 
-def _random_bundle(name: str, layers: int, width: int, heads: int) -> tuple[Path, Path | None]:
-    """fp32 (optimised) bundle, and an int8 one for GPT2-small; exported once, then cached."""
+def _random_bundle(name: str, layers: int, width: int, heads: int,
+                   quantize: bool) -> tuple[Path, Path | None]:  # fmt: skip
+    """fp32 (optimised) bundle, and an int8 twin when `quantize`; exported once, then cached."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -344,7 +278,7 @@ def _random_bundle(name: str, layers: int, width: int, heads: int) -> tuple[Path
     common = ["-q", "--threads", str(THREADS), "--optimize"]
     if not _current(fp32):
         assert export([str(src), "-o", str(fp32), "--force", *common]) == 0
-    if layers < 12:
+    if not quantize:
         return fp32, None
     if not _current(int8):
         args = [str(src), "-o", str(int8), "--force", "--int8", "--min-agreement", "0", *common]

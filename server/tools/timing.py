@@ -9,6 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+DECODE_TOKENS = 32  # tokens a decode timing steps through
+REPEATS = 5  # runs of which the best is kept
+
 
 class Stopwatch:
     """`with Stopwatch() as sw: ...` then `sw.wall` and `sw.cpu` in seconds."""
@@ -34,3 +37,32 @@ def time_runs(fn: Callable[[], object], repeats: int) -> tuple[list[float], list
         wall.append(sw.wall)
         cpu.append(sw.cpu)
     return wall, cpu
+
+
+def best_ms(fn: Callable[[], object], repeats: int = REPEATS) -> tuple[float, float]:
+    """Best wall and best CPU time (ms) of `repeats` runs. On a shared machine the minimum is
+    the least disturbed run; process CPU time is what other jobs disturb least of all (with one
+    thread it is the compute time; with more it also counts the threads' spinning)."""
+    wall, cpu = time_runs(fn, repeats)
+    return min(wall) * 1e3, min(cpu) * 1e3
+
+
+def decode_tokens(n: int = DECODE_TOKENS) -> list[int]:
+    """Fixed decode inputs (pitch tokens): speed does not depend on which tokens they are."""
+    return [400 + i % 64 for i in range(n)]
+
+
+def timed_loop(
+    start: Callable[[], object], step: Callable[[object, int], object]
+) -> dict[str, float]:
+    """Best over REPEATS of the mean wall and CPU time per decode step; `start` (the prefill)
+    is untimed, so its noise does not leak into the per-token figure."""
+    wall, cpu = [], []
+    for _ in range(REPEATS):
+        state = start()
+        with Stopwatch() as sw:
+            for tok in decode_tokens():
+                state = step(state, tok)
+        wall.append(sw.wall / DECODE_TOKENS)
+        cpu.append(sw.cpu / DECODE_TOKENS)
+    return {"decode_ms_per_token": min(wall) * 1e3, "decode_cpu_ms_per_token": min(cpu) * 1e3}
