@@ -79,3 +79,21 @@ def test_bundle_weights_rebuild_and_match_the_bundle(bundle, tmp_path):
     theirs = Engine(bundle, device="cpu", threads=1).prefill([prompt])[0]
     assert np.abs(mine - theirs).max() < 1e-3
     assert (out / "language.json").exists()
+
+
+def test_the_song_cache_is_one_for_a_relative_and_an_absolute_root(tmp_path, monkeypatch):
+    """Training is told `../shared/data/pop909`, evaluation uses the absolute default: both must
+    read the same cached songs instead of rewriting the cache for each other (two runs writing
+    it at once once failed a run)."""
+    root = tmp_path / "data" / "pop909"
+    root.mkdir(parents=True)
+    for name in ("001", "002"):
+        (root / f"{name}.mid").touch()
+    reads = []
+    monkeypatch.setattr(pop909, "read_song", lambda r, s: reads.append(s) or Piece())
+    cache = tmp_path / "cache" / "pop909.pkl"
+    first = pop909.load(root, cache)
+    monkeypatch.chdir(tmp_path / "data")
+    again = pop909.load("../data/pop909", cache)
+    assert reads == ["001", "002"] and first == again
+    assert [p.name for p in cache.parent.iterdir()] == ["pop909.pkl"]  # no stray .tmp file

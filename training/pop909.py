@@ -23,6 +23,7 @@ every run); the accompaniment stays piano. Songs are split 90/5/5 by the sha1 of
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -105,20 +106,21 @@ def load(root: Path | str = DEFAULT_ROOT, cache: Path | str = DEFAULT_CACHE
          ) -> dict[str, Piece]:  # fmt: skip
     """Every song, re-barred; read once (~1 min) and kept in a pickle beside the corpus cache."""
     cache = Path(cache)
+    where = str(Path(root).resolve())  # "../shared/data/pop909" and its absolute path are one
     if cache.exists():
         with cache.open("rb") as f:
             stored = pickle.load(f)
-        if stored.get("version") == CACHE_VERSION and stored.get("root") == str(root):
+        if stored.get("version") == CACHE_VERSION and stored.get("root") == where:
             return stored["songs"]
     ids = song_ids(root)
     if not ids:
         raise FileNotFoundError(f"no POP909 songs (*.mid) in {root}")
     songs = {song: read_song(root, song) for song in ids}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")  # two runs may write at once
     with tmp.open("wb") as f:
-        pickle.dump({"version": CACHE_VERSION, "root": str(root), "songs": songs}, f)
-    tmp.rename(cache)
+        pickle.dump({"version": CACHE_VERSION, "root": where, "songs": songs}, f)
+    tmp.replace(cache)
     return songs
 
 
