@@ -138,7 +138,7 @@ def generate(
     bars_total = k * sum(len(s.fill) for s in steps)
     done = Done(pieces, False, seed, 0, 0, 0.0, 0.0, None, 0)
     model_s0, steps0 = engine.model_seconds, engine.steps
-    (computed0, reused0) = engine.prompt_tokens
+    computed0, reused0 = engine.prompt_tokens
     for i, step in enumerate(steps):
         yield Progress(i, len(steps), k * sum(len(s.fill) for s in steps[:i]), bars_total)
         run = StepDecoder(engine, pieces, step, request, rngs)

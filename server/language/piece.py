@@ -96,7 +96,8 @@ class Piece:
     def copy(self) -> Piece:
         """A copy whose tracks and change lists can be changed without touching this piece.
         Notes and signatures are immutable, so they are shared: a generation copies the piece
-        per variation before its first bar, and copy.deepcopy of every note took ~5 ms each."""
+        per variation before its first bar, and copy.deepcopy of every note took 1.5-5 ms per copy
+        of the benchmark's 250-note piece."""
         return Piece(
             [replace(t, notes=list(t.notes)) for t in self.tracks],
             list(self.time_signatures),
