@@ -7,6 +7,7 @@ messages are refused without hurting the server.
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import socket
 import threading
 import time
@@ -115,7 +116,8 @@ def test_ping_and_hello_say_what_is_served(serve, clients, engine):
     assert 1 <= welcome.token <= p.INT32 and welcome.rcvbuf == pong.rcvbuf
 
 
-def test_infill_end_to_end_streams_every_bar(serve, clients, bach):
+def test_infill_end_to_end_streams_every_bar(serve, clients, bach, caplog):
+    caplog.set_level("INFO", logger="midigen")
     c = clients(serve())
     uploaded(c, 1, bach)
     sel = Selection(2, 3, 6, density=4, poly_max=1, dur_max=3)  # one voice, <= quarter class
@@ -163,11 +165,18 @@ def test_infill_end_to_end_streams_every_bar(serve, clients, bach):
     assert c.finished(1, WAIT, since) == done
     assert bars(c.replies(1, since)) == {k: got[k] for k in [(2, 2, 4), (2, 2, 5)]}
 
-    # the reported seed repeats the job exactly, on the same piece, without uploading again
+    # the reported seed repeats the job exactly, on the same piece, without uploading again;
+    # the engine kept the first job's prompt, so the repeat computes only its last piece
     since = len(c.inbox)
     c.generate(2, 1, "infill", [sel], variations=2, seed=done.seed)
     assert isinstance(c.finished(2, WAIT, since), p.Done)
     assert bars(c.replies(2, since)) == got
+    reused = re.compile(r"job 2 of .* (\d+) of (\d+) prompt tokens reused")
+    deadline = time.monotonic() + WAIT  # the worker logs the job just after sending /done
+    while not (found := [m for r in caplog.records if (m := reused.search(r.getMessage()))]):
+        assert time.monotonic() < deadline, "job 2's log line never came"
+        time.sleep(0.01)
+    assert 0 < int(found[0][1]) < int(found[0][2])
 
 
 def test_continue_and_loop_over_the_wire(serve, clients, bmw):

@@ -1,10 +1,10 @@
-"""The prompt cache a CPU engine keeps between requests (kvcache.SharedCache).
+"""The prompt caches a CPU engine keeps between requests (kvcache.SharedCache).
 
-The promise: a prefill that reuses the kept prompt's cache gives bit for bit the logits a fresh
-engine gives, and it does reuse (computes only from the last chunk boundary within the shared
-prefix). Checked on the shipped int8 bundle, where exactness is hardest: its matrix products
-quantize activations per run, so any difference in how the prompt is split into runs shows up
-in the logits.
+The promise: a prefill that starts from a kept prompt's cache gives bit for bit the logits a
+fresh engine gives, and it does reuse (computes only from the last chunk boundary within the
+shared prefix). Checked on the shipped int8 bundle, where exactness is hardest: its matrix
+products quantize activations per run, so any difference in how the prompt is split into runs
+shows up in the logits.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from midigen.server.engine.generation import BarDone, Done, generate, step_prompts
-from midigen.server.engine.kvcache import PREFILL_CHUNK
+from midigen.server.engine.kvcache import KEPT_PROMPTS, PREFILL_CHUNK
 from midigen.server.engine.session import Engine
+from midigen.server.language.windows import Selection
 from midigen.server.tools.bench_engine import _request, bench_piece
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "midigen-base"
@@ -25,7 +26,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "models" / "midigen-base"
 
 @pytest.fixture(scope="module")
 def pair():
-    """Two engines on the shipped int8 bundle: one keeps its cache, one is made to forget."""
+    """Two engines on the shipped int8 bundle: one keeps prompts, one is made to forget."""
     return Engine(SHIPPED, device="cpu", threads=1), Engine(SHIPPED, device="cpu", threads=1)
 
 
@@ -39,9 +40,9 @@ def fresh(engine, prompts, steps=(400, 401, 402)):
     return run(engine, prompts, steps)
 
 
-def run(engine, prompts, steps=(400, 401, 402)):
+def run(engine, prompts, steps=(400, 401, 402), keep=False):
     """Prefill logits, then the logits of three fed tokens (reads the cache past the prompt)."""
-    out = [engine.prefill(prompts)]
+    out = [engine.prefill(prompts, keep)]
     out += [engine.step(np.full(len(prompts), t)) for t in steps]
     return np.stack(out)
 
@@ -50,66 +51,93 @@ def reused(engine):
     return engine.prompt_tokens[1]
 
 
+def kept(engine, prompt):
+    engine.forget()
+    run(engine, [prompt], keep=True)
+
+
 def test_a_prompt_sharing_a_prefix_reuses_it_and_gives_the_same_logits(pair, prompt):
-    kept, cold = pair
-    fresh(kept, [prompt])
+    engine, cold = pair
+    kept(engine, prompt)
     edited = prompt[:-40] + prompt[-45:-40] * 8  # an edit near the end (a later track's bars)
-    before = reused(kept)
-    got = run(kept, [edited])
+    before = reused(engine)
+    got = run(engine, [edited])
     share = len(prompt) - 40
-    assert reused(kept) - before == share - share % PREFILL_CHUNK
+    assert reused(engine) - before == share - share % PREFILL_CHUNK
     np.testing.assert_array_equal(got, fresh(cold, [edited]))
 
 
 def test_the_same_prompt_again_computes_only_its_last_chunk(pair, prompt):
-    kept, cold = pair
-    fresh(kept, [prompt])
-    before = kept.prompt_tokens
-    got = run(kept, [prompt])
-    computed, saved = (a - b for a, b in zip(kept.prompt_tokens, before))
+    engine, cold = pair
+    kept(engine, prompt)
+    before = engine.prompt_tokens
+    got = run(engine, [prompt])
+    computed, saved = (a - b for a, b in zip(engine.prompt_tokens, before))
     assert computed == len(prompt) - saved and 0 < computed <= PREFILL_CHUNK
     np.testing.assert_array_equal(got, fresh(cold, [prompt]))
 
 
-def test_a_batch_of_different_prompts_is_not_kept(pair, prompt):
-    """Rows run together are computed as one run: row 0's cache is not what a chunked run of
-    its prompt gives, so the next prompt must not reuse it."""
-    kept, cold = pair
+def test_only_prompts_asked_to_be_kept_are_kept(pair, prompt):
+    engine, _ = pair
+    engine.forget()
+    run(engine, [prompt])  # keep=False: a later window step's prompt
+    before = reused(engine)
+    run(engine, [prompt])
+    assert reused(engine) == before
+
+
+def test_other_runs_in_between_leave_a_kept_prompt_intact(pair, prompt):
+    """Later steps, batches of different prompts and other batch sizes all overwrite the
+    engine's buffers; the kept copy must not change with them."""
+    engine, cold = pair
+    kept(engine, prompt)
     other = prompt[:-10] + prompt[:10]
-    fresh(kept, [prompt])
-    run(kept, [prompt, other])
-    before = reused(kept)
-    got = run(kept, [prompt])
-    assert reused(kept) == before
-    np.testing.assert_array_equal(got, fresh(cold, [prompt]))
-
-
-def test_variations_keep_the_prompt_across_batch_sizes(pair, prompt):
-    kept, cold = pair
-    fresh(kept, [prompt])
+    run(engine, [prompt[::-1]])
+    run(engine, [prompt, other])
     for rows in (3, 1):  # the buffers are reallocated for each batch size
-        before = reused(kept)
-        got = run(kept, [prompt] * rows)
-        assert reused(kept) - before >= len(prompt) - PREFILL_CHUNK
+        before = reused(engine)
+        got = run(engine, [prompt] * rows)
+        assert reused(engine) - before >= len(prompt) - PREFILL_CHUNK
         np.testing.assert_array_equal(got, fresh(cold, [prompt] * rows))
+
+
+def test_the_last_few_prompts_are_kept_the_oldest_dropped(pair, prompt):
+    """Two clients (or two tracks) taking turns each find their prompt; one more than the
+    engine keeps pushes the oldest out."""
+    engine, _ = pair
+    engine.forget()
+    prompts = [[t] + prompt[1:] for t in range(1, KEPT_PROMPTS + 2)]  # differ from token 0
+    for p in prompts[:KEPT_PROMPTS]:
+        run(engine, [p], keep=True)
+    for p in prompts[:KEPT_PROMPTS]:
+        before = reused(engine)
+        run(engine, [p], keep=True)
+        assert reused(engine) > before
+    run(engine, [prompts[-1]], keep=True)  # the first (least recently used) goes
+    before = reused(engine)
+    run(engine, [prompts[0]])
+    assert reused(engine) == before
 
 
 def test_generating_again_writes_what_a_fresh_engine_writes(pair):
     """A musician pressing generate again with the same seed gets the same notes; the second
-    press reuses the prompt, and its report says how much of it."""
-    kept, cold = pair
-    request = replace(_request(), variations=2)
+    press reuses the first window step's prompt, and its report says how much of it. An 8-bar
+    selection runs in two window steps, so the kept prompt is not the last one run."""
+    engine, cold = pair
+    request = replace(_request(), variations=2, selection=[Selection(2, 0, 7)])
 
-    def notes(engine):
-        events = list(generate(engine, bench_piece(), request))
+    def notes(e):
+        events = list(generate(e, bench_piece(), request))
         done = events[-1]
         assert isinstance(done, Done) and done.prompt_tokens > PREFILL_CHUNK
-        bars = [(e.variation, e.bar, e.notes) for e in events if isinstance(e, BarDone)]
+        bars = [(x.variation, x.bar, x.notes) for x in events if isinstance(x, BarDone)]
         return bars, done.reused_tokens, done.prompt_tokens
 
-    kept.forget()
-    first, reused_first, n = notes(kept)
-    again, reused_again, _ = notes(kept)
-    assert reused_first == 0 and n - PREFILL_CHUNK < reused_again < n
+    assert len(step_prompts(engine, bench_piece(), request)) == 2
+    engine.forget()
+    first, reused_first, _ = notes(engine)
+    again, reused_again, _ = notes(engine)
+    first_step = len(step_prompts(engine, bench_piece(), request)[0])
+    assert reused_first == 0 and first_step - PREFILL_CHUNK < reused_again < first_step
     cold.forget()
     assert first == again == notes(cold)[0]

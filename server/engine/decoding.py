@@ -46,8 +46,12 @@ class StepDecoder:
         step: Step,
         request: object,
         rngs: list[np.random.Generator],
+        keep: bool = False,
     ):
+        """`keep`: the engine keeps this step's prompt cache (a request's first step, which
+        the same request sent again repeats)."""
         vocab = self.vocab = engine.vocab
+        self.keep = keep
         self.engine, self.request, self.rngs = engine, request, rngs
         ranges = getattr(request, "pitch_range", {})
         self.registers = [ranges.get(track) for track in step.tracks]  # resolved by generate
@@ -72,7 +76,7 @@ class StepDecoder:
         attempts = np.ones(k, np.int64)
         bar_tokens = np.zeros(k, np.int64)
         marks: list[tuple[int, int, int, np.ndarray] | None] = [None] * k
-        logits = engine.prefill(self.prompts)
+        logits = engine.prefill(self.prompts, self.keep)
         while True:
             if cancel is not None and cancel.is_set():
                 done.cancelled = True

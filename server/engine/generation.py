@@ -95,7 +95,7 @@ class Done:
     first_bar_ms: float | None
     retries: int
     prompt_tokens: int = 0  # prompt tokens of all window steps
-    reused_tokens: int = 0  # of those, taken from the engine's kept prompt cache
+    reused_tokens: int = 0  # of those, copied from a prompt cache the engine kept
 
 
 Event = BarDone | Progress | Done
@@ -141,7 +141,7 @@ def generate(
     computed0, reused0 = engine.prompt_tokens
     for i, step in enumerate(steps):
         yield Progress(i, len(steps), k * sum(len(s.fill) for s in steps[:i]), bars_total)
-        run = StepDecoder(engine, pieces, step, request, rngs)
+        run = StepDecoder(engine, pieces, step, request, rngs, keep=i == 0)
         for filled in run.bars(cancel, done):
             v, fb, attempts = filled
             event = _write_bar(vocab, pieces[v], v, step, fb, attempts, request, context_velocity)

@@ -12,13 +12,13 @@ forget tokens (a rejected bar) is rewound to a mark, and a finished row sits ste
   A row's length is its position, so forgetting is moving the length back, and prompts of
   different lengths are right-padded. Nothing grows or is copied while decoding.
 
-  On the CPU it also keeps the last single prompt's cache for the next request: a musician
-  pressing generate again, a second window step, or a piece edited in one track shares a prefix
-  with what was just run, and prefill is most of the time to the first bar. Prompts are run in
-  fixed PREFILL_CHUNK-token chunks from position 0 and reuse resumes at a chunk boundary, so a
-  reused prefill computes exactly the chunks a fresh one would: the logits are bit for bit the
-  same (int8 bundles quantize activations per run, so without the fixed boundaries they would
-  not be).
+  On the CPU it also keeps copies of the caches of the last KEPT_PROMPTS prompts it was asked to
+  keep (a request's first window step): a musician pressing generate again, or editing a later
+  track, sends a prompt that shares a prefix with one of them, and prefill is most of the time
+  to the first bar. Prompts run in fixed PREFILL_CHUNK-token pieces from position 0 and reuse
+  resumes at a piece boundary, so a reused prefill computes exactly the pieces a fresh one would
+  and its logits are bit for bit the same (int8 bundles quantize activations per run, so
+  without the fixed boundaries they would not be).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class EngineError(RuntimeError):
 
 
 Run = Callable[[object], None]  # runs the session on a binding, timing and counting it
-PREFILL_CHUNK = 128  # tokens per prefill run; measured as fast as one run on one core (BENCHMARKS)
+PREFILL_CHUNK = 128  # tokens per prefill run: 3-6 % slower than one run on one core (BENCHMARKS)
+KEPT_PROMPTS = 4  # prompt caches kept for reuse: 4 rows of cache (50 MB for the default model)
 
 
 def check_prompts(prompts: Sequence[Sequence[int]], context: int) -> None:
@@ -68,10 +69,11 @@ class GrowingCache:
     def forget(self) -> None:
         pass
 
-    def prefill(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
+    def prefill(self, prompts: Sequence[Sequence[int]], keep: bool = False) -> np.ndarray:
         """Equal prompts (variations of one request) run once at batch 1 and the cache is
-        repeated. Different prompts are left-padded; pads are masked out and each row's
-        positions start at 0 on its first real token."""
+        repeated; nothing is kept between prompts (`keep` is for SharedCache). Different
+        prompts are left-padded; pads are masked out and each row's positions start at 0 on
+        its first real token."""
         check_prompts(prompts, self.context)
         longest = max(len(p) for p in prompts)
         batch = len(prompts)
@@ -165,9 +167,9 @@ class SharedCache:
         self.arrays: list[np.ndarray] = []  # the CPU buffers' memory
         self.values: list = []  # the buffers as OrtValues
         self.step_binding = None  # bound once per batch size: steps only refill its inputs
-        self.cached: list[int] = []  # the prompt whose cache row 0 holds (CPU, single prompts)
+        self.kept: list[tuple[list[int], list[np.ndarray]]] = []  # (prompt, its K/V), oldest first
         self.prefilled = 0  # prompt tokens run through the model, over the cache's life
-        self.reused = 0  # prompt tokens whose cache was kept from an earlier prompt
+        self.reused = 0  # prompt tokens whose cache was copied from a kept prompt
 
     @property
     def positions(self) -> np.ndarray:
@@ -180,23 +182,23 @@ class SharedCache:
     def room(self) -> int:
         return self.context - self.length
 
-    def prefill(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
+    def prefill(self, prompts: Sequence[Sequence[int]], keep: bool = False) -> np.ndarray:
         """Equal prompts run once at batch 1 into row 0's buffers, which are then copied to the
-        other rows (on CUDA the rows are simply run together); on the CPU they reuse the cache
-        of the prefix they share with the last such prompt. Different prompts are right-padded
-        and run together; each row's length says where its tokens end."""
+        other rows (on CUDA the rows are simply run together); on the CPU they start from the
+        kept prompt they share the longest prefix with, and with `keep` are kept themselves.
+        Different prompts are right-padded and run together; each row's length says where its
+        tokens end."""
         check_prompts(prompts, self.context)
         batch = len(prompts)
         self._allocate(batch)
         shared = all(list(p) == list(prompts[0]) for p in prompts[1:])
         if shared and self.device == "cpu":
-            logits = self._prefill_row0(list(prompts[0]), batch)
+            logits = self._prefill_row0(list(prompts[0]), batch, keep)
             n = len(prompts[0])
             for a in self.arrays:
                 a[1:, :, :n] = a[:1, :, :n]
             self.lengths = np.full(batch, n, np.int64)
             return np.repeat(logits[None], batch, axis=0)
-        self.cached = []  # row 0 is about to hold a batch run's cache: not a chunked prompt's
         lengths = np.array([len(p) for p in prompts], np.int64)
         longest = int(lengths.max())
         ids = np.zeros((batch, longest), np.int64)
@@ -208,19 +210,24 @@ class SharedCache:
         return logits[np.arange(batch), lengths - 1]
 
     def forget(self) -> None:
-        """Drop the kept prompt, so the next prefill starts from nothing (benchmarks of a first
-        request, tests)."""
-        self.cached = []
+        """Drop the kept prompts, so the next prefill starts from nothing (benchmarks of a
+        first request, tests)."""
+        self.kept = []
 
-    def _prefill_row0(self, prompt: list[int], batch: int) -> np.ndarray:
-        """Row 0's cache for `prompt`, chunk by chunk from the last chunk boundary within the
-        prefix it shares with the kept prompt; the logits after its last token."""
+    def _prefill_row0(self, prompt: list[int], batch: int, keep: bool) -> np.ndarray:
+        """Row 0's cache for `prompt`: copied from the kept prompt sharing the longest prefix
+        up to the last chunk boundary inside it, then computed chunk by chunk; the logits after
+        its last token."""
         import onnxruntime as ort
 
         n = len(prompt)
-        start = min(_common_prefix(self.cached, prompt), n - 1)
+        shares = [_common_prefix(tokens, prompt) for tokens, _ in self.kept]
+        best = int(np.argmax(shares)) if shares else -1
+        start = min(shares[best], n - 1) if shares else 0
         start -= start % PREFILL_CHUNK
-        self.cached = []  # invalid while row 0 is being written
+        if start:
+            for a, saved in zip(self.arrays, self.kept[best][1]):
+                a[0, :, :start] = saved[:, :start]
         values = self.values
         if batch > 1:
             values = [ort.OrtValue.ortvalue_from_numpy(a[:1]) for a in self.arrays]
@@ -230,8 +237,24 @@ class SharedCache:
                                      np.array([e], np.int64))  # fmt: skip
         self.prefilled += n - start
         self.reused += start
-        self.cached = prompt
+        if keep and shares and self.kept[best][0] == prompt:
+            self.kept.append(self.kept.pop(best))  # kept already: now the newest
+        elif keep:
+            self._keep(prompt)
         return logits[0, -1]
+
+    def _keep(self, prompt: list[int]) -> None:
+        """Copy row 0's cache for `prompt` into a kept slot: the oldest one's buffers once all
+        are used, so steady use allocates nothing (fresh memory costs page faults: copying the
+        664-token bench prompt took 2-8 ms into new arrays, 0.5 ms into used ones)."""
+        if len(self.kept) < KEPT_PROMPTS:
+            saved = [np.empty(self.row_shape, np.float32) for _ in self.arrays]
+        else:
+            saved = self.kept.pop(0)[1]
+        n = len(prompt)
+        for b, a in zip(saved, self.arrays):
+            b[:, :n] = a[0, :, :n]
+        self.kept.append((prompt, saved))
 
     def _run_chunk(self, ids: np.ndarray, start: int, values: list,
                    ends: np.ndarray) -> np.ndarray:  # fmt: skip
@@ -277,10 +300,7 @@ class SharedCache:
         self.lengths = np.zeros(batch, np.int64)
         self.step_binding = None
         if self.device == "cpu":
-            old, n = self.arrays, len(self.cached)
             self.arrays = [np.zeros(shape, np.float32) for _ in self.past_names]
-            for a, b in zip(self.arrays, old):  # the kept prompt survives a new batch size
-                a[0, :, :n] = b[0, :, :n]
             self.values = [ort.OrtValue.ortvalue_from_numpy(a) for a in self.arrays]
         else:
             self.arrays = []

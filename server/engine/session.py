@@ -145,14 +145,15 @@ class Engine:
         return self._cache.room()
 
     # -- decoding --------------------------------------------------------------------------
-    def prefill(self, prompts: Sequence[Sequence[int]]) -> np.ndarray:
+    def prefill(self, prompts: Sequence[Sequence[int]], keep: bool = False) -> np.ndarray:
         """Start a batch, one row per prompt; returns the logits for every row's next token.
         Equal prompts (variations of one request) cost one batch-1 prefill, and on the CPU
-        only the part after the prefix they share with the last such prompt is computed."""
-        return self._cache.prefill(prompts)
+        only the part after the prefix they share with a kept prompt is computed; `keep` keeps
+        this one (a request's first window step, which generating again repeats)."""
+        return self._cache.prefill(prompts, keep)
 
     def forget(self) -> None:
-        """Drop the prompt cache kept for the next request (kvcache.SharedCache): the next
+        """Drop the prompt caches kept for later requests (kvcache.SharedCache): the next
         prefill computes every token, as a server's first request does."""
         self._cache.forget()
 
