@@ -141,3 +141,34 @@ def test_generating_again_writes_what_a_fresh_engine_writes(pair):
     assert reused_first == 0 and first_step - PREFILL_CHUNK < reused_again < first_step
     cold.forget()
     assert first == again == notes(cold)[0]
+
+
+class SetAfter:
+    """A cancel flag that turns on after `n` looks (the worker sets a job's from another thread
+    at any moment; counting looks makes the moment exact)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def is_set(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+def test_a_cancel_stops_the_prompt_between_chunks_and_keeps_nothing(pair):
+    """The worker checks a job's cancel between model steps; the prompt, most of a step's
+    time, runs in chunks so a cancel waits for one chunk, not the whole prompt."""
+    engine, cold = pair
+    engine.forget()
+    before = engine.prompt_tokens[0]
+    events = list(generate(engine, bench_piece(), _request(), SetAfter(1)))
+    assert engine.prompt_tokens[0] - before == PREFILL_CHUNK  # one chunk, then the cancel
+    assert len(events) == 2 and events[-1].cancelled  # Progress, then Done: no bar
+    nothing_kept = list(generate(engine, bench_piece(), _request()))[-1]
+    assert nothing_kept.reused_tokens == 0
+    cold.forget()
+    assert _notes(nothing_kept) == _notes(list(generate(cold, bench_piece(), _request()))[-1])
+
+
+def _notes(done):
+    return [t.notes for p in done.pieces for t in p.tracks]

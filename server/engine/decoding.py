@@ -76,7 +76,10 @@ class StepDecoder:
         attempts = np.ones(k, np.int64)
         bar_tokens = np.zeros(k, np.int64)
         marks: list[tuple[int, int, int, np.ndarray] | None] = [None] * k
-        logits = engine.prefill(self.prompts, self.keep)
+        logits = engine.prefill(self.prompts, self.keep, None if cancel is None else cancel.is_set)
+        if logits is None:
+            done.cancelled = True
+            return
         while True:
             if cancel is not None and cancel.is_set():
                 done.cancelled = True

@@ -33,6 +33,7 @@ class EngineError(RuntimeError):
 
 
 Run = Callable[[object], None]  # runs the session on a binding, timing and counting it
+Stop = Callable[[], bool]  # asked between prefill chunks: True abandons the prefill
 PREFILL_CHUNK = 128  # tokens per prefill run: 3-6 % slower than one run on one core (BENCHMARKS)
 KEPT_PROMPTS = 4  # prompt caches kept for reuse: 4 rows of cache (50 MB for the default model)
 
@@ -69,9 +70,11 @@ class GrowingCache:
     def forget(self) -> None:
         pass
 
-    def prefill(self, prompts: Sequence[Sequence[int]], keep: bool = False) -> np.ndarray:
+    def prefill(self, prompts: Sequence[Sequence[int]], keep: bool = False,
+                stop: Stop | None = None) -> np.ndarray:  # fmt: skip
         """Equal prompts (variations of one request) run once at batch 1 and the cache is
-        repeated; nothing is kept between prompts (`keep` is for SharedCache). Different
+        repeated; nothing is kept between prompts and the prompt runs in one piece (`keep`
+        and `stop` are for SharedCache). Different
         prompts are left-padded; pads are masked out and each row's positions start at 0 on
         its first real token."""
         check_prompts(prompts, self.context)
@@ -182,18 +185,21 @@ class SharedCache:
     def room(self) -> int:
         return self.context - self.length
 
-    def prefill(self, prompts: Sequence[Sequence[int]], keep: bool = False) -> np.ndarray:
+    def prefill(self, prompts: Sequence[Sequence[int]], keep: bool = False,
+                stop: Stop | None = None) -> np.ndarray | None:  # fmt: skip
         """Equal prompts run once at batch 1 into row 0's buffers, which are then copied to the
         other rows (on CUDA the rows are simply run together); on the CPU they start from the
         kept prompt they share the longest prefix with, and with `keep` are kept themselves.
         Different prompts are right-padded and run together; each row's length says where its
-        tokens end."""
+        tokens end. `stop` is asked between chunks: when it says so, None comes back."""
         check_prompts(prompts, self.context)
         batch = len(prompts)
         self._allocate(batch)
         shared = all(list(p) == list(prompts[0]) for p in prompts[1:])
         if shared and self.device == "cpu":
-            logits = self._prefill_row0(list(prompts[0]), batch, keep)
+            logits = self._prefill_row0(list(prompts[0]), batch, keep, stop)
+            if logits is None:
+                return None
             n = len(prompts[0])
             for a in self.arrays:
                 a[1:, :, :n] = a[:1, :, :n]
@@ -214,7 +220,8 @@ class SharedCache:
         first request, tests)."""
         self.kept = []
 
-    def _prefill_row0(self, prompt: list[int], batch: int, keep: bool) -> np.ndarray:
+    def _prefill_row0(self, prompt: list[int], batch: int, keep: bool,
+                      stop: Stop | None) -> np.ndarray | None:  # fmt: skip
         """Row 0's cache for `prompt`: copied from the kept prompt sharing the longest prefix
         up to the last chunk boundary inside it, then computed chunk by chunk; the logits after
         its last token."""
@@ -228,15 +235,17 @@ class SharedCache:
         if start:
             for a, saved in zip(self.arrays, self.kept[best][1]):
                 a[0, :, :start] = saved[:, :start]
+        self.reused += start
         values = self.values
         if batch > 1:
             values = [ort.OrtValue.ortvalue_from_numpy(a[:1]) for a in self.arrays]
         for s in range(start, n, PREFILL_CHUNK):
+            if stop is not None and stop():
+                return None  # nothing is kept: row 0 holds part of the prompt
             e = min(n, s + PREFILL_CHUNK)
             logits = self._run_chunk(np.array([prompt[s:e]], np.int64), s, values,
                                      np.array([e], np.int64))  # fmt: skip
-        self.prefilled += n - start
-        self.reused += start
+            self.prefilled += e - s
         if keep and shares and self.kept[best][0] == prompt:
             self.kept.append(self.kept.pop(best))  # kept already: now the newest
         elif keep:

@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -145,12 +145,15 @@ class Engine:
         return self._cache.room()
 
     # -- decoding --------------------------------------------------------------------------
-    def prefill(self, prompts: Sequence[Sequence[int]], keep: bool = False) -> np.ndarray:
+    def prefill(self, prompts: Sequence[Sequence[int]], keep: bool = False,
+                stop: Callable[[], bool] | None = None) -> np.ndarray | None:  # fmt: skip
         """Start a batch, one row per prompt; returns the logits for every row's next token.
         Equal prompts (variations of one request) cost one batch-1 prefill, and on the CPU
         only the part after the prefix they share with a kept prompt is computed; `keep` keeps
-        this one (a request's first window step, which generating again repeats)."""
-        return self._cache.prefill(prompts, keep)
+        this one (a request's first window step, which generating again repeats). On the CPU
+        the prompt runs in chunks and `stop` is asked before each: a cancel need not wait for
+        the whole prompt. Stopped, it returns None and the batch must be started again."""
+        return self._cache.prefill(prompts, keep, stop)
 
     def forget(self) -> None:
         """Drop the prompt caches kept for later requests (kvcache.SharedCache): the next
