@@ -18,7 +18,8 @@ forget tokens (a rejected bar) is rewound to a mark, and a finished row sits ste
   to the first bar. Prompts run in fixed PREFILL_CHUNK-token pieces from position 0 and reuse
   resumes at a piece boundary, so a reused prefill computes exactly the pieces a fresh one would
   and its logits are bit for bit the same (int8 bundles quantize activations per run, so
-  without the fixed boundaries they would not be).
+  without the fixed boundaries they would not be). The pieces also let a cancel stop a long
+  prompt between two of them.
 """
 
 from __future__ import annotations
