@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from midigen.server.engine.generation import BarDone, Done, generate, step_prompts
-from midigen.server.engine.kvcache import KEPT_PROMPTS, PREFILL_CHUNK
+from midigen.server.engine.kvcache import KEPT_BYTES, KEPT_PROMPTS, PREFILL_CHUNK
 from midigen.server.engine.session import Engine
 from midigen.server.language.windows import Selection
 from midigen.server.tools.bench_engine import _request, bench_piece
@@ -106,10 +106,12 @@ def test_the_last_few_prompts_are_kept_the_oldest_dropped(pair, prompt):
     engine keeps pushes the oldest out."""
     engine, _ = pair
     engine.forget()
-    prompts = [[t] + prompt[1:] for t in range(1, KEPT_PROMPTS + 2)]  # differ from token 0
-    for p in prompts[:KEPT_PROMPTS]:
+    slots = engine._cache.kept_slots
+    assert slots == KEPT_PROMPTS  # the default model's 12.6 MB rows: all four fit KEPT_BYTES
+    prompts = [[t] + prompt[1:] for t in range(1, slots + 2)]  # differ from token 0
+    for p in prompts[:slots]:
         run(engine, [p], keep=True)
-    for p in prompts[:KEPT_PROMPTS]:
+    for p in prompts[:slots]:
         before = reused(engine)
         run(engine, [p], keep=True)
         assert reused(engine) > before
@@ -172,3 +174,18 @@ def test_a_cancel_stops_the_prompt_between_chunks_and_keeps_nothing(pair):
 
 def _notes(done):
     return [t.notes for p in done.pieces for t in p.tracks]
+
+
+def test_a_big_model_keeps_fewer_prompts(bundle):
+    """Each kept prompt is a row of cache (75 MB for GPT2-small): fewer fit the budget, but
+    one always does."""
+    from midigen.server.engine.kvcache import SharedCache
+
+    engine = Engine(bundle, device="cpu", threads=1)
+    meta = dict(engine.bundle.meta)
+    for heads, slots in ((4, KEPT_PROMPTS), (512, 1)):
+        meta.update(kv_heads=heads, context_length=1024, head_dim=64)
+        cache = SharedCache(engine.session, meta, engine.past_names, engine.present_names,
+                            "cpu", engine._run)  # fmt: skip
+        row = 4 * len(engine.past_names) * heads * 1024 * 64
+        assert cache.kept_slots == slots == max(1, min(KEPT_PROMPTS, KEPT_BYTES // row))

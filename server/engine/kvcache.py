@@ -12,14 +12,14 @@ forget tokens (a rejected bar) is rewound to a mark, and a finished row sits ste
   A row's length is its position, so forgetting is moving the length back, and prompts of
   different lengths are right-padded. Nothing grows or is copied while decoding.
 
-  On the CPU it also keeps copies of the caches of the last KEPT_PROMPTS prompts it was asked to
-  keep (a request's first window step): a musician pressing generate again, or editing a later
-  track, sends a prompt that shares a prefix with one of them, and prefill is most of the time
-  to the first bar. Prompts run in fixed PREFILL_CHUNK-token pieces from position 0 and reuse
-  resumes at a piece boundary, so a reused prefill computes exactly the pieces a fresh one would
-  and its logits are bit for bit the same (int8 bundles quantize activations per run, so
-  without the fixed boundaries they would not be). The pieces also let a cancel stop a long
-  prompt between two of them.
+  On the CPU it also keeps copies of the caches of the last few prompts (`kept_slots`: up to 4
+  within 64 MB, at least one) it was asked to keep (a request's first window step): a musician
+  pressing generate again, or editing a later track, sends a prompt that shares a prefix with
+  one of them, and prefill is most of the time to the first bar. Prompts run in fixed
+  PREFILL_CHUNK-token pieces from position 0 and reuse resumes at a piece boundary, so a reused
+  prefill computes exactly the pieces a fresh one would and its logits are bit for bit the same
+  (int8 bundles quantize activations per run, so without the fixed boundaries they would not
+  be). The pieces also let a cancel stop a long prompt between two of them.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class EngineError(RuntimeError):
 Run = Callable[[object], None]  # runs the session on a binding, timing and counting it
 Stop = Callable[[], bool]  # asked between prefill chunks: True abandons the prefill
 PREFILL_CHUNK = 128  # tokens per prefill run: 3-6 % slower than one run on one core (BENCHMARKS)
-KEPT_PROMPTS = 4  # prompt caches kept for reuse: 4 rows of cache (50 MB for the default model)
+KEPT_PROMPTS = 4  # prompt caches kept for reuse at most (50 MB for the default model) ...
+KEPT_BYTES = 64 << 20  # ... and as many as fit in this, but always one (GPT2-small: 75 MB)
 
 
 def check_prompts(prompts: Sequence[Sequence[int]], context: int) -> None:
@@ -172,6 +173,8 @@ class SharedCache:
         self.values: list = []  # the buffers as OrtValues
         self.step_binding = None  # bound once per batch size: steps only refill its inputs
         self.kept: list[tuple[list[int], list[np.ndarray]]] = []  # (prompt, its K/V), oldest first
+        row_bytes = 4 * len(past_names) * int(np.prod(self.row_shape))
+        self.kept_slots = max(1, min(KEPT_PROMPTS, KEPT_BYTES // row_bytes))
         self.prefilled = 0  # prompt tokens run through the model, over the cache's life
         self.reused = 0  # prompt tokens whose cache was copied from a kept prompt
 
@@ -257,7 +260,7 @@ class SharedCache:
         """Copy row 0's cache for `prompt` into a kept slot: the oldest one's buffers once all
         are used, so steady use allocates nothing (fresh memory costs page faults: copying the
         664-token bench prompt took 2-8 ms into new arrays, 0.5 ms into used ones)."""
-        if len(self.kept) < KEPT_PROMPTS:
+        if len(self.kept) < self.kept_slots:
             saved = [np.empty(self.row_shape, np.float32) for _ in self.arrays]
         else:
             saved = self.kept.pop(0)[1]
