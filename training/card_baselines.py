@@ -75,12 +75,12 @@ def goals(reports: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
-def _pair(report: dict, key: str, baseline: str = REPEAT) -> dict | None:
+def _pair(report: dict, key: str) -> dict | None:
     """The model minus the baseline, task by task over the tasks both scored (None: not
     measured): what the goals are judged on. Means over each one's own scored tasks would
     compare different tasks (the baseline writes nothing where the bar before the hole is empty,
     and scores no onsets there), so they are shown but not judged."""
-    p = report.get("paired", {}).get(baseline, {}).get(key)
+    p = report.get("paired", {}).get(REPEAT, {}).get(key)
     return p if p and p["mean"] is not None else None
 
 

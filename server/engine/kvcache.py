@@ -76,9 +76,8 @@ class GrowingCache:
                 stop: Stop | None = None) -> np.ndarray:  # fmt: skip
         """Equal prompts (variations of one request) run once at batch 1 and the cache is
         repeated; nothing is kept between prompts and the prompt runs in one piece (`keep`
-        and `stop` are for SharedCache). Different
-        prompts are left-padded; pads are masked out and each row's positions start at 0 on
-        its first real token."""
+        and `stop` are for SharedCache). Different prompts are left-padded; pads are masked
+        out and each row's positions start at 0 on its first real token."""
         check_prompts(prompts, self.context)
         longest = max(len(p) for p in prompts)
         batch = len(prompts)
@@ -239,7 +238,6 @@ class SharedCache:
         if start:
             for a, saved in zip(self.arrays, self.kept[best][1]):
                 a[0, :, :start] = saved[:, :start]
-        self.reused += start
         values = self.values
         if batch > 1:
             values = [ort.OrtValue.ortvalue_from_numpy(a[:1]) for a in self.arrays]
@@ -250,6 +248,7 @@ class SharedCache:
             logits = self._run_chunk(np.array([prompt[s:e]], np.int64), s, values,
                                      np.array([e], np.int64))  # fmt: skip
             self.prefilled += e - s
+        self.reused += start  # counted once the prompt is whole: a stopped one reused nothing
         if keep and shares and self.kept[best][0] == prompt:
             self.kept.append(self.kept.pop(best))  # kept already: now the newest
         elif keep:

@@ -2,12 +2,12 @@
 
 Per model it reports ORT prefill and decode time, time to first bar and total time of a 4-bar
 single-track infill in an 8-bar x 4-track piece (from nothing, and pressed again with the
-engine's prompt cache kept: `again_*`), and, on the same weights in the same run, torch
-eager with a KV cache and Hugging Face `generate`, plus the memory-bandwidth floor (weight bytes
-read per token / measured copy bandwidth). No trained model exists yet, so the models are random
-GPT-2s of the planned default size and of GPT2-small's size, exported with midigen-export
-(`--optimize`, and `--int8` for GPT2-small) and cached between runs. Key names are documented in
-BENCHMARKS.md. Needs the export extra (torch, transformers, onnx).
+engine's prompt cache kept: `again_*`), and, on the same weights in the same run, the torch
+baselines of bench_torch.py, plus the memory-bandwidth floor (weight bytes read per token /
+measured copy bandwidth). The models are random GPT-2s of the default model's size, of midigpt's
+(6 x 512) and of GPT2-small's, exported with midigen-export (`--optimize`, and `--int8` for the
+two larger) and cached between runs, and with `--model` a bundle of one's own. Key names are
+documented in BENCHMARKS.md. Needs the export extra (torch, transformers, onnx).
 """
 
 from __future__ import annotations
