@@ -292,3 +292,35 @@ def test_teacher_forcing_through_the_engine_scores_as_torch_does(bundle, traced_
     same = compare(bundle, bundle, rows)
     assert same["top1_agreement_all"] == 1.0 and same["nll_change"] == 0.0
     assert same["answer_tokens"] > 0
+
+
+def _numbered(seed):
+    """Three batches holding their worker's seed and their index (a finite stream)."""
+    for i in range(3):
+        yield np.array([[seed, i]])
+
+
+def _failing(seed):
+    yield np.array([[seed]])
+    raise ValueError("no more pieces")
+
+
+def test_parallel_batches_come_from_every_worker_and_end_cleanly():
+    import multiprocessing as mp
+
+    got = [tuple(b[0].tolist()) for b in batching.parallel_batches(_numbered, 2, seed=7)]
+    assert sorted(got) == [(7001, 0), (7001, 1), (7001, 2), (7002, 0), (7002, 1), (7002, 2)]
+    assert not mp.active_children()  # the workers were joined, none left running
+    with pytest.raises(RuntimeError, match="ValueError: no more pieces"):
+        list(batching.parallel_batches(_failing, 2, seed=0))
+    assert not mp.active_children()
+
+
+def test_run_with_data_workers(tmp_path):
+    import multiprocessing as mp
+
+    source = ds.list_pieces(PIECES)
+    args = ["--out", str(tmp_path / "run"), "--max-steps", "3", "--data-workers", "2", *TINY]
+    result = train.run(train.parse_args(args), source, source)
+    assert result["step"] == 3 and result["tokens"] > 0 and np.isfinite(result["valid_fill"])
+    assert not mp.active_children()  # the workers were stopped, not left blocked on the queue

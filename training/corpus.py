@@ -26,13 +26,23 @@ import numpy as np
 
 from midigen.server.language.piece import Note as PieceNote
 from midigen.server.language.piece import Piece, TimeSignature, Track
-from training.convert import to_piece
 
 __all__ = ["list_sources", "list_works", "split_of", "parse_work", "to_piece", "prepare",
            "load_cached", "load_cached_items", "collection_of", "DEFAULT_CACHE", "cache_files",
            "load_cache_file"]  # fmt: skip
 
 DEFAULT_CACHE = Path.home() / ".cache" / "midigen" / "corpus"
+
+
+def to_piece(score: object, collection: str = "") -> Piece:
+    """training/convert.py's `to_piece`, imported on first use: music21 is needed only where
+    scores are parsed, so training from a prepared cache runs without it (a GPU machine that
+    has torch but not music21, training/device_train.sh)."""
+    from training.convert import to_piece as convert
+
+    return convert(score, collection)
+
+
 CACHE_VERSION = 1  # bump when to_piece changes what it produces; older files are re-parsed
 FAILURE_LOG = "failures.jsonl"
 

@@ -33,15 +33,17 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from midigen.server.language import vocab as vocab_mod
 from midigen.server.language.vocab import Vocabulary
 from training import corpus, pop909
 from training import dataset as ds
-from training.batching import batches
+from training.batching import batch_arrays, parallel_batches
 from training.checkpoints import adopt_language, export, hf_from_bundle, save
 from training.loss import Weights, evaluate, token_nll
 from training.schedule import lr_at, replan
@@ -128,6 +130,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-examples", type=int, default=300)
     p.add_argument("--save-minutes", type=float, default=10.0)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument(
+        "--data-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="build batches in N processes (a GPU outruns one; 0: in this one)",
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--export", metavar="NAME", help="at the end: midigen-export best/ to "
                    "models/NAME --optimize")  # fmt: skip
@@ -199,6 +208,17 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         torch.manual_seed(args.seed)
         model = GPT2LMHeadModel(model_config(vocab, args))
         trainer = None
+
+    def arrays(seed: int, order: int) -> Iterator[np.ndarray]:
+        stream = ds.examples(train_pieces, vocab, cfg, seed=seed)
+        return batch_arrays((e.tokens for e in stream), args.batch_tokens, pad, seed=order)
+
+    # the workers fork here, before the model touches CUDA
+    seed = args.seed * 1_000_003 + state["step"]
+    if args.data_workers > 1:
+        data = parallel_batches(lambda s: arrays(s, s), args.data_workers, seed)
+    else:
+        data = (torch.from_numpy(a) for a in arrays(seed, state["step"]))
     model.to(device)
     params = sum(p.numel() for p in model.parameters())
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -218,8 +238,6 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" \
         else torch.autocast("cpu", enabled=False)  # fmt: skip
 
-    stream = ds.examples(train_pieces, vocab, cfg, seed=args.seed * 1_000_003 + state["step"])
-    data = batches((e.tokens for e in stream), args.batch_tokens, pad, seed=state["step"])
     log = open(args.out / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed below
     c = model.config  # not args: a --resume or --init run has the loaded model's shape
     print(f"model: {params / 1e6:.2f}M parameters, {c.n_layer}x{c.n_embd}, context "
@@ -315,6 +333,7 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
                 checkpoint()
                 last_save = time.time()
     finally:  # whatever stopped the loop, keep what was learned
+        data.close()  # stops the data workers, if any
         signal.signal(signal.SIGTERM, previous)
         bar.close()
         state["seconds"] += time.time() - segment_start
