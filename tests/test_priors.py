@@ -186,3 +186,52 @@ def test_bad_strength_is_refused():
         SamplingOptions(rhythm=11.0).validate()
     with pytest.raises(ValueError, match="harmony must be 0..10, got -1"):
         SamplingOptions(harmony=-1.0).validate()
+
+
+def _kit_piece() -> Piece:
+    """Eight 4/4 bars of drums: kick (36) and hi-hat (42) on every beat, snare (38) with the hat
+    on beats 2 and 4; bars 4-5 (0-based 3-4) are the hole."""
+    notes = []
+    for beat in range(32):
+        notes += [Note(beat, 42, 0.25), Note(beat, 38 if beat % 2 else 36, 0.25)]
+    return Piece(tracks=[Track(program=0, is_drum=True, notes=notes)], length=32.0)
+
+
+def test_a_drum_hole_gets_the_keys_its_context_plays_where(engine):
+    decoder = _decoder(engine, _kit_piece(), HOLE, rhythm=4.0)
+    kits = decoder.step_prompts[0].kits
+    assert sorted(kits) == [(0, 1), (0, 2)]
+    kit = kits[(0, 1)]
+    assert kit.shape == (49, 128)  # 48 ticks of a 4/4 bar, then "anywhere in the bar"
+    assert kit[0, [36, 42]] == pytest.approx([1.0, 1.0]) and kit[0, 38] == 0.0
+    assert kit[12, [38, 42]] == pytest.approx([1.0, 1.0]) and kit[12, 36] == 0.0
+    assert not kit[6].any()
+    assert set(np.flatnonzero(kit[-1])) == {36, 38, 42}
+    assert _decoder(engine, _piece(), HOLE, rhythm=4.0).step_prompts[0].kits == {
+        (0, 1): None,
+        (0, 2): None,
+    }  # fmt: skip  (pitched parts: the harmony's job)
+
+
+def _hits(engine, piece: Piece, rhythm: float, seeds: int = 4) -> list[tuple[int, int]]:
+    out = []
+    for seed in range(seeds):
+        request = Request("infill", HOLE, sampling=SamplingOptions(seed=seed, rhythm=rhythm))
+        bars = piece.bars()
+        for event in generate(engine, piece, request):
+            if isinstance(event, BarDone):
+                out += [(round((n.start - bars[event.bar].start) * 12), n.pitch)
+                        for n in event.notes]  # fmt: skip
+    return out
+
+
+def test_a_drum_prior_puts_a_random_models_hits_on_the_kit(engine):
+    """A random model hits one of the 47 General MIDI drum keys at random (the register limit
+    for drums). With the prior, a hit on a beat is a key the context plays on that beat, and a
+    hit between beats one the context plays somewhere; few onsets stack keys nobody plays."""
+    piece = _kit_piece()
+    beat_keys = {0: {36, 42}, 12: {38, 42}, 24: {36, 42}, 36: {38, 42}}
+    right = lambda hits: sum(k in beat_keys.get(t, {36, 38, 42}) for t, k in hits) / len(hits)  # noqa: E731
+    off, on = _hits(engine, piece, 0.0), _hits(engine, piece, 4.0)
+    assert len(off) > 8 and right(off) < 0.3, off
+    assert len(on) > 8 and right(on) > 0.8, on

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..language.grammar import PITCH, FilledBar, Grammar
+from ..language.grammar import NOTE, PITCH, FilledBar, Grammar
 from ..language.piece import Piece
 from ..language.windows import Step
 from . import prompts
@@ -63,6 +63,7 @@ class StepDecoder:
         self.notes = np.zeros(len(pieces), np.int64)  # notes so far in each row's current bar
         self.fill, self.fill_end = vocab.special("<fill>"), vocab.special("<fill_end>")
         self.pos, self.pitch, self.dur = vocab["pos"], vocab["pitch"], vocab["dur"]
+        self.vel = vocab["vel"]
         self.dur_ticks = np.array(vocab.durations)
         self.pitch_values = np.array(self.pitch.values)
         self.sixteenth = max(1, vocab.ticks_per_quarter // 4)
@@ -130,7 +131,10 @@ class StepDecoder:
 
         Rhythm: an onset position loses `rhythm` nats times the share of the hole's track's
         context bars that do not use it. Harmony: a pitch loses `harmony` nats times how much
-        rarer its pitch class is around the hole than the commonest one. Each family's legal
+        rarer its pitch class is around the hole than the commonest one. On drum tracks the
+        rhythm prior also picks the kit piece: a key loses `rhythm` nats times the share of the
+        context bars that do not play it at this onset (at any onset, where none plays at this
+        one). Each family's legal
         tokens keep their total probability, so whether another note comes (and so the
         density) stays the model's choice; only where it lands and which pitch it takes move."""
         rhythm, harmony = self.options.rhythm, self.options.harmony
@@ -151,7 +155,32 @@ class StepDecoder:
                 ids = np.flatnonzero(m[self.pitch.start : self.pitch.stop])
                 _lean(out[v], self.pitch.start + ids,
                       harmony * (1.0 - classes[self.pitch_values[ids] % 12]))  # fmt: skip
+            kit = prompt.kits.get(hole) if rhythm > 0 else None
+            if kit is not None:
+                self._kit(v, out[v], m, kit, 2 * rhythm)
         return out
+
+    def _kit(self, v: int, row: np.ndarray, m: np.ndarray, kit: np.ndarray, nats: float) -> None:
+        """Lean row v's drum hit toward the keys its context bars play at this onset (at any
+        onset where none plays at this one; prompts.kits). The first key of an onset also leans
+        toward the lowest of them (the notes of an onset go up, so a higher first key would rule
+        the lower ones out), and the keys keep their total probability. After a note, the keys
+        still allowed at this onset and the velocity that may precede one lose what the best of
+        them lacks: the model, trained on pitched parts, would otherwise stack a chord of kit
+        pieces nobody plays there."""
+        grammar = self.grammars[v]
+        tick = grammar.tick
+        keys = kit[tick] if 0 <= tick < len(kit) - 1 and kit[tick].any() else kit[-1]
+        ids = np.flatnonzero(m[self.pitch.start : self.pitch.stop])
+        share = keys[self.pitch_values[ids]]
+        penalty = nats * (1.0 - share)
+        if grammar.kind == NOTE:
+            row[self.pitch.start + ids] -= penalty
+            row[self.vel.start : self.vel.stop] -= nats * (1.0 - share.max(initial=0.0))
+            return
+        played = np.flatnonzero(share > 0)
+        penalty[played[1:]] += nats / 2
+        _lean(row, self.pitch.start + ids, penalty)
 
     def _steer(self, v: int, m: np.ndarray) -> np.ndarray:
         """Keep row v's bar within one density level of its track's request: no <fill_end>

@@ -32,6 +32,7 @@ class StepPrompt:
     ring_in: list[tuple[int, int]]  # (window track, ticks) sounding into the window
     rhythms: dict[tuple[int, int], np.ndarray | None]  # hole -> onset share per in-bar tick
     harmonies: dict[int, np.ndarray | None]  # fill track -> weight per pitch class around it
+    kits: dict[tuple[int, int], np.ndarray | None]  # drum hole -> key share per tick (+ any tick)
 
 
 def build(vocab: Vocabulary, piece: Piece, step: Step, request: object) -> StepPrompt:
@@ -55,6 +56,7 @@ def build(vocab: Vocabulary, piece: Piece, step: Step, request: object) -> StepP
         ringing_in(vocab, piece, step, sum(window.bar_ticks(vocab))),
         rhythms(window, vocab, holes),
         harmonies(window, holes),
+        kits(window, vocab, holes),
     )
 
 
@@ -73,6 +75,33 @@ def rhythms(window: Window, vocab: Vocabulary, holes: list[tuple[int, int]]
         near = [bars[c] for c in range(len(ticks))
                 if (t, c) not in holes and ticks[c] == ticks[b] and bars[c]]  # fmt: skip
         out[(t, b)] = _onset_share(near, ticks[b]) if near else None
+    return out
+
+
+def kits(window: Window, vocab: Vocabulary, holes: list[tuple[int, int]]
+         ) -> dict[tuple[int, int], np.ndarray | None]:  # fmt: skip
+    """Per drum hole, which keys its track's context bars (as for `rhythms`) play where: row t
+    of the (ticks + 1, 128) array is the share of those bars with each key at tick t, the last
+    row the share with each key anywhere in the bar. Why: the model never saw drums (no drum
+    data offline) and picks kit pieces at random; a groove is which piece hits on which
+    position, and the decoder leans each hit's key toward what the bars around play at that
+    position (decoding.StepDecoder._priors). None for pitched tracks or with no such bars."""
+    ticks = window.bar_ticks(vocab)
+    out: dict[tuple[int, int], np.ndarray | None] = {}
+    for t, b in holes:
+        bars = window.tracks[t].bars
+        near = [bars[c] for c in range(len(ticks))
+                if (t, c) not in holes and ticks[c] == ticks[b] and bars[c]]  # fmt: skip
+        if not window.tracks[t].is_drum or not near:
+            out[(t, b)] = None
+            continue
+        share = np.zeros((ticks[b] + 1, 128))
+        for notes in near:
+            hit = np.zeros((ticks[b] + 1, 128), bool)
+            for n in notes:
+                hit[n.tick, n.pitch] = hit[-1, n.pitch] = True
+            share += hit
+        out[(t, b)] = share / len(near)
     return out
 
 
