@@ -131,12 +131,11 @@ class StepDecoder:
 
         Rhythm: an onset position loses `rhythm` nats times the share of the hole's track's
         context bars that do not use it. Harmony: a pitch loses `harmony` nats times how much
-        rarer its pitch class is around the hole than the commonest one. On drum tracks the
-        rhythm prior also picks the kit piece: a key loses `rhythm` nats times the share of the
-        context bars that do not play it at this onset (at any onset, where none plays at this
-        one). Each family's legal
+        rarer its pitch class is around the hole than the commonest one. Each family's legal
         tokens keep their total probability, so whether another note comes (and so the
-        density) stays the model's choice; only where it lands and which pitch it takes move."""
+        density) stays the model's choice; only where it lands and which pitch it takes move.
+        Drum tracks get no harmony; the rhythm prior picks their kit pieces too (`_kit`, at
+        twice its strength), which may also make a further note at the same onset rarer."""
         rhythm, harmony = self.options.rhythm, self.options.harmony
         if rhythm <= 0 and harmony <= 0:
             return logits
