@@ -235,3 +235,19 @@ def test_a_drum_prior_puts_a_random_models_hits_on_the_kit(engine):
     off, on = _hits(engine, piece, 0.0), _hits(engine, piece, 4.0)
     assert len(off) > 8 and right(off) < 0.3, off
     assert len(on) > 8 and right(on) > 0.8, on
+
+
+def test_a_drum_prior_keeps_the_groove_going(engine):
+    """With the prior, a random model's hole bars hit every beat the bars around hit: the next
+    onset does not jump over a position they play, and the bar does not end before them."""
+    piece = _kit_piece()
+    bars = piece.bars()
+    beats = {0, 12, 24, 36}
+    full = []
+    for seed in range(4):
+        request = Request("infill", HOLE, sampling=SamplingOptions(seed=seed, rhythm=4.0))
+        for event in generate(engine, piece, request):
+            if isinstance(event, BarDone):
+                ticks = {round((n.start - bars[event.bar].start) * 12) for n in event.notes}
+                full.append(beats <= ticks)
+    assert len(full) == 8 and sum(full) >= 6, full

@@ -160,15 +160,25 @@ class StepDecoder:
         return out
 
     def _kit(self, v: int, row: np.ndarray, m: np.ndarray, kit: np.ndarray, nats: float) -> None:
-        """Lean row v's drum hit toward the keys its context bars play at this onset (at any
-        onset where none plays at this one; prompts.kits). The first key of an onset also leans
-        toward the lowest of them (the notes of an onset go up, so a higher first key would rule
-        the lower ones out), and the keys keep their total probability. After a note, the keys
-        still allowed at this onset and the velocity that may precede one lose what the best of
-        them lacks: the model, trained on pitched parts, would otherwise stack a chord of kit
-        pieces nobody plays there."""
+        """Lean row v's drum hit toward what its context bars play (prompts.kits), at `nats`:
+        - the next onset does not jump over a position they play (a position loses `nats` times
+          the largest share among the ticks it would skip);
+        - a key leans toward the keys they play at this onset (at any onset where none plays
+          at this one), the first key of an onset also toward the lowest of them (an onset's
+          notes go up, so a higher first key rules the lower ones out); the keys keep their
+          total probability;
+        - after a note, another one at this onset (the keys still allowed and the velocity
+          that may precede one) loses what the best of those keys lacks, and ending the bar
+          loses the largest share among the ticks after this one: the model, trained on
+          pitched parts, would otherwise stack chords of kit pieces and stop early."""
         grammar = self.grammars[v]
         tick = grammar.tick
+        ticks = np.flatnonzero(m[self.pos.start : self.pos.start + len(kit) - 1])
+        if len(ticks):  # the next onset: no jumping over a position the bars around play
+            onsets = kit[:-1].max(axis=1)  # ~ the share of bars with an onset at each tick
+            onsets[: tick + 1] = 0.0  # only what lies between this onset and the next counts
+            skipped = np.maximum.accumulate(np.concatenate([[0.0], onsets[:-1]]))
+            _lean(row, self.pos.start + ticks, nats * skipped[ticks])
         keys = kit[tick] if 0 <= tick < len(kit) - 1 and kit[tick].any() else kit[-1]
         ids = np.flatnonzero(m[self.pitch.start : self.pitch.stop])
         share = keys[self.pitch_values[ids]]
@@ -176,6 +186,7 @@ class StepDecoder:
         if grammar.kind == NOTE:
             row[self.pitch.start + ids] -= penalty
             row[self.vel.start : self.vel.stop] -= nats * (1.0 - share.max(initial=0.0))
+            row[self.fill_end] -= nats * kit[tick + 1 : -1].max(initial=0.0)
             return
         played = np.flatnonzero(share > 0)
         penalty[played[1:]] += nats / 2
