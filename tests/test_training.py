@@ -300,6 +300,11 @@ def _numbered(seed):
         yield np.array([[seed, i]])
 
 
+def _endless(seed):
+    while True:
+        yield np.array([[seed]])
+
+
 def _failing(seed):
     yield np.array([[seed]])
     raise ValueError("no more pieces")
@@ -308,11 +313,15 @@ def _failing(seed):
 def test_parallel_batches_come_from_every_worker_and_end_cleanly():
     import multiprocessing as mp
 
-    got = [tuple(b[0].tolist()) for b in batching.parallel_batches(_numbered, 2, seed=7)]
+    got = [tuple(b[0].tolist()) for b in batching.ParallelBatches(_numbered, 2, seed=7)]
     assert sorted(got) == [(7001, 0), (7001, 1), (7001, 2), (7002, 0), (7002, 1), (7002, 2)]
     assert not mp.active_children()  # the workers were joined, none left running
     with pytest.raises(RuntimeError, match="ValueError: no more pieces"):
-        list(batching.parallel_batches(_failing, 2, seed=0))
+        list(batching.ParallelBatches(_failing, 2, seed=0))
+    assert not mp.active_children()
+    unread = batching.ParallelBatches(_endless, 2, seed=0)  # forked at once, never read:
+    assert len(mp.active_children()) == 2  # (a run resumed at its last step reads nothing)
+    unread.close()
     assert not mp.active_children()
 
 

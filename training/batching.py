@@ -59,39 +59,50 @@ def pad_array(rows: list[np.ndarray], pad: int) -> np.ndarray:
     return out
 
 
-def parallel_batches(make: Callable[[int], Iterator[np.ndarray]], workers: int,
-                     seed: int) -> Iterator[torch.Tensor]:  # fmt: skip
+class ParallelBatches:
     """Batches from `workers` processes, each running `make(its own seed)`, in the order they
-    are ready. `make` yields arrays (`batch_arrays`): a forked child must not use torch. Why:
-    building examples is plain Python at ~90k tokens/s on one core, enough for a CPU (~1,300
-    tokens/s) but what a GPU would wait on. Workers are forked, so `make` and the pieces it
-    reads need not be picklable; start them before the model touches CUDA. Each stream is
-    deterministic given the seed, their interleaving is not."""
-    context = mp.get_context("fork")
-    queue = context.Queue(maxsize=4 * workers)
-    procs = [context.Process(target=_produce, args=(make, seed * 1000 + 1 + w, queue),
-                             daemon=True) for w in range(workers)]  # fmt: skip
-    for p in procs:
-        p.start()
-    try:
-        ended = 0
-        while ended < workers:
+    are ready; `close()` stops them. `make` yields arrays (`batch_arrays`): a forked child must
+    not use torch. Why: building examples is plain Python at ~90k tokens/s on one core, enough
+    for a CPU (~1,300 tokens/s) but what a GPU would wait on. The workers are forked when this
+    is made, so `make` and the pieces it reads need not be picklable; make it before the model
+    touches CUDA. Each stream is deterministic given the seed, their interleaving is not."""
+
+    def __init__(self, make: Callable[[int], Iterator[np.ndarray]], workers: int, seed: int):
+        context = mp.get_context("fork")
+        self.queue = context.Queue(maxsize=4 * workers)
+        self.procs = [context.Process(target=_produce, args=(make, seed * 1000 + 1 + w,
+                                                             self.queue), daemon=True)
+                      for w in range(workers)]  # fmt: skip
+        for p in self.procs:
+            p.start()
+        self.ended = 0
+
+    def __iter__(self) -> ParallelBatches:
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        while self.ended < len(self.procs):
             try:
-                item = queue.get(timeout=60)
+                item = self.queue.get(timeout=60)
             except Empty:
-                if not any(p.is_alive() for p in procs):
+                if not any(p.is_alive() for p in self.procs):
+                    self.close()
                     raise RuntimeError("every data worker stopped without a word") from None
                 continue
             if isinstance(item, str):
+                self.close()
                 raise RuntimeError(f"a data worker failed: {item}")
             if item is None:  # that worker's stream ended (finite streams: tests)
-                ended += 1
+                self.ended += 1
                 continue
-            yield torch.from_numpy(item)
-    finally:
-        for p in procs:
+            return torch.from_numpy(item)
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        for p in self.procs:
             p.terminate()
-        for p in procs:
+        for p in self.procs:
             p.join(5)
             if p.is_alive():
                 p.kill()

@@ -43,7 +43,7 @@ from midigen.server.language import vocab as vocab_mod
 from midigen.server.language.vocab import Vocabulary
 from training import corpus, pop909
 from training import dataset as ds
-from training.batching import batch_arrays, parallel_batches
+from training.batching import ParallelBatches, batch_arrays
 from training.checkpoints import adopt_language, export, hf_from_bundle, save
 from training.loss import Weights, evaluate, token_nll
 from training.schedule import lr_at, replan
@@ -213,10 +213,10 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         stream = ds.examples(train_pieces, vocab, cfg, seed=seed)
         return batch_arrays((e.tokens for e in stream), args.batch_tokens, pad, seed=order)
 
-    # the workers fork here, before the model touches CUDA
+    # data workers fork here, before the model touches CUDA
     seed = args.seed * 1_000_003 + state["step"]
     if args.data_workers > 1:
-        data = parallel_batches(lambda s: arrays(s, s), args.data_workers, seed)
+        data = ParallelBatches(lambda s: arrays(s, s), args.data_workers, seed)
     else:
         data = (torch.from_numpy(a) for a in arrays(seed, state["step"]))
     model.to(device)
