@@ -168,9 +168,11 @@ class StepDecoder:
           notes go up, so a higher first key rules the lower ones out); the keys keep their
           total probability;
         - after a note, another one at this onset (the keys still allowed and the velocity
-          that may precede one) loses what the best of those keys lacks, and ending the bar
-          loses the largest share among the ticks after this one: the model, trained on
-          pitched parts, would otherwise stack chords of kit pieces and stop early."""
+          that may precede one) loses what the best of those keys lacks;
+        - ending the bar (after a note, or before any) loses the largest share among the ticks
+          after this one.
+        The model, trained on pitched parts, would otherwise stack chords of kit pieces, stop
+        early and leave bars of a steady groove empty."""
         grammar = self.grammars[v]
         tick = grammar.tick
         ticks = np.flatnonzero(m[self.pos.start : self.pos.start + len(kit) - 1])
@@ -183,10 +185,11 @@ class StepDecoder:
         ids = np.flatnonzero(m[self.pitch.start : self.pitch.stop])
         share = keys[self.pitch_values[ids]]
         penalty = nats * (1.0 - share)
+        if m[self.fill_end]:  # after a note, or at the bar's start (tick -1)
+            row[self.fill_end] -= nats * kit[tick + 1 : -1].max(initial=0.0)
         if grammar.kind == NOTE:
             row[self.pitch.start + ids] -= penalty
             row[self.vel.start : self.vel.stop] -= nats * (1.0 - share.max(initial=0.0))
-            row[self.fill_end] -= nats * kit[tick + 1 : -1].max(initial=0.0)
             return
         played = np.flatnonzero(share > 0)
         penalty[played[1:]] += nats / 2
