@@ -251,3 +251,17 @@ def test_a_drum_prior_keeps_the_groove_going(engine):
                 ticks = {round((n.start - bars[event.bar].start) * 12) for n in event.notes}
                 full.append(beats <= ticks)
     assert len(full) == 8 and sum(full) >= 6, full
+
+
+def test_a_drum_bar_does_not_end_before_the_groove_it_sits_in(engine):
+    """At the hole's first bar start, with every context bar playing, ending the bar empty
+    loses twice the rhythm strength (8 nats; no other prior touches <fill_end>)."""
+    decoder = _decoder(engine, _kit_piece(), HOLE, rhythm=4.0)
+    grammar = decoder.grammars[0]
+    grammar.advance(engine.vocab.special("<fill>"))
+    mask = grammar.mask()
+    end = engine.vocab.special("<fill_end>")
+    assert mask[end]  # an empty bar is legal: the prior, not the grammar, argues against it
+    logits = np.zeros((1, len(engine.vocab)), np.float32)
+    out = decoder._priors(logits, [mask])[0]
+    assert out[end] == pytest.approx(-8.0)
