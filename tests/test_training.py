@@ -137,7 +137,8 @@ def test_tiny_model_learns_a_repeated_batch():
     torch.manual_seed(0)
     model = GPT2LMHeadModel(train.model_config(VOCAB, args))
     stream = ds.examples(ds.list_pieces(PIECES), VOCAB, seed=0)
-    ids = batching.pad_batch([next(stream).tokens for _ in range(4)], VOCAB.special("<pad>"))
+    rows = [next(stream).tokens for _ in range(4)]
+    ids = torch.from_numpy(batching.pad_array(rows, VOCAB.special("<pad>")))
     weights = loss.Weights(VOCAB, 2.0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     losses = []

@@ -48,10 +48,6 @@ def batch_arrays(stream: Iterable[np.ndarray], batch_tokens: int, pad: int, seed
             yield pad_array(groups[i], pad)
 
 
-def pad_batch(rows: list[np.ndarray], pad: int) -> torch.Tensor:
-    return torch.from_numpy(pad_array(rows, pad))
-
-
 def pad_array(rows: list[np.ndarray], pad: int) -> np.ndarray:
     out = np.full((len(rows), max(len(r) for r in rows)), pad, dtype=np.int64)
     for i, r in enumerate(rows):

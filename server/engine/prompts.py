@@ -71,9 +71,7 @@ def rhythms(window: Window, vocab: Vocabulary, holes: list[tuple[int, int]]
     ticks = window.bar_ticks(vocab)
     out: dict[tuple[int, int], np.ndarray | None] = {}
     for t, b in holes:
-        bars = window.tracks[t].bars
-        near = [bars[c] for c in range(len(ticks))
-                if (t, c) not in holes and ticks[c] == ticks[b] and bars[c]]  # fmt: skip
+        near = _context_bars(window, ticks, holes, t, b)
         out[(t, b)] = _onset_share(near, ticks[b]) if near else None
     return out
 
@@ -89,9 +87,7 @@ def kits(window: Window, vocab: Vocabulary, holes: list[tuple[int, int]]
     ticks = window.bar_ticks(vocab)
     out: dict[tuple[int, int], np.ndarray | None] = {}
     for t, b in holes:
-        bars = window.tracks[t].bars
-        near = [bars[c] for c in range(len(ticks))
-                if (t, c) not in holes and ticks[c] == ticks[b] and bars[c]]  # fmt: skip
+        near = _context_bars(window, ticks, holes, t, b)
         if not window.tracks[t].is_drum or not near:
             out[(t, b)] = None
             continue
@@ -117,6 +113,15 @@ def harmonies(window: Window, holes: list[tuple[int, int]]) -> dict[int, np.ndar
                     np.add.at(counts, [n.pitch % 12 for n in notes], 1)
     share = counts / counts.max() if counts.any() else None
     return {t: None if window.tracks[t].is_drum else share for t in sorted({t for t, _ in holes})}
+
+
+def _context_bars(window: Window, ticks: list[int], holes: list[tuple[int, int]], t: int,
+                  b: int) -> list[list[GridNote]]:  # fmt: skip
+    """Track t's bars in the window that the rhythm and kit priors read for hole (t, b): not
+    holes, the hole's length, with notes."""
+    bars = window.tracks[t].bars
+    return [bars[c] for c in range(len(ticks))
+            if (t, c) not in holes and ticks[c] == ticks[b] and bars[c]]  # fmt: skip
 
 
 def _onset_share(bars: list[list[GridNote]], length: int) -> np.ndarray:
