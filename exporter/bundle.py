@@ -67,6 +67,12 @@ class Bundle:
         return self.path / self.meta["model_file"]
 
     @property
+    def prefill_path(self) -> Path | None:
+        """The twin graph prompts run through (exporter/prefill_graph.py), if the bundle has one."""
+        name = self.meta.get("prefill_model_file")
+        return self.path / name if name else None
+
+    @property
     def layers(self) -> int:
         return self.meta["layers"]
 
@@ -144,6 +150,11 @@ def load_bundle(path: str | Path) -> Bundle:
     data = meta.get("external_data")
     if data and not (path / data).is_file():
         raise BundleError(f"{path}: external data file {data} is missing")
+    prefill = meta.setdefault("prefill_model_file", None)
+    if prefill is not None and (not isinstance(prefill, str) or cache != "shared"):
+        raise BundleError(f"{meta_path}: prefill_model_file needs kv_cache 'shared' and a name")
+    if prefill and not (path / prefill).is_file():
+        raise BundleError(f"{path}: prefill graph {prefill} is missing")
     return Bundle(path, meta)
 
 

@@ -158,7 +158,7 @@ def _run_stages(
 ) -> None:
     import onnx
 
-    from . import fused_graph, onnx_export, parity
+    from . import fused_graph, onnx_export, parity, prefill_graph
     from .bundle import write_meta
     from .checkpoints import check_vocab_size, load_checkpoint
     from .wrapper import KVCacheWrapper
@@ -227,9 +227,16 @@ def _run_stages(
         stage("write")
         with atomic_folder(out, overwrite=args.force) as folder:
             final = onnx.load(str(current))
-            onnx_export.save(final, folder / MODEL_FILE)
+            # a fused graph always keeps its weights in the data file, which its prefill twin
+            # (prefill_graph.py) reads too
+            onnx_export.save(final, folder / MODEL_FILE, threshold=0 if fused else None)
             data = folder / (MODEL_FILE + ".data")
-            meta = _meta(args, info, vocab, reports, fusions, conversion, data.exists(), fused)
+            prefill = prefill_graph.write(folder, MODEL_FILE) if fused else None
+            if prefill:
+                precision = "int8" if args.int8 else "fp32"
+                reports["prefill"] = check(folder / prefill, precision, "prefill graph", True)
+            meta = _meta(args, info, vocab, reports, fusions, conversion, data.exists(), fused,
+                         prefill)  # fmt: skip
             write_meta(folder, meta)
             load_bundle(folder)  # the reader the server uses must accept what we wrote
         bar.update()
@@ -263,6 +270,7 @@ def _meta(
     conversion: dict | None,
     external: bool,
     fused: bool = False,
+    prefill: str | None = None,
 ) -> dict:
     """midigen.json; field meanings are in docs/bundle-format.md."""
     import json
@@ -314,6 +322,7 @@ def _meta(
         "model_file": MODEL_FILE,
         "opset": args.opset,
         "external_data": MODEL_FILE + ".data" if external else None,
+        "prefill_model_file": prefill,
         "kv_cache": "shared" if fused else "growing",
         "io": {"inputs": io_inputs, "outputs": io_outputs},
         "optimization": {

@@ -47,9 +47,10 @@ def test_the_shipped_bundles_are_small_fused_and_parity_checked(shipped):
     twin = root / "midigen-base-fp32"
     default, wide = load_bundle(shipped), load_bundle(twin)
     assert default.meta["dtype"] == "int8" and wide.meta["dtype"] == "fp32"
-    checked = {"export", "optimize"}
+    checked = {"export", "optimize", "prefill"}
     for bundle, checks in ((default, checked | {"int8"}), (wide, checked)):
         assert bundle.meta["kv_cache"] == "shared"
+        assert bundle.prefill_path is not None  # prompts run through the unfused twin
         assert set(bundle.meta["parity"]) == checks  # every check ran: all() of none holds
         assert all(report["passed"] for report in bundle.meta["parity"].values())
     assert default.meta["parity"]["int8"]["top1_agreement"] >= 0.99

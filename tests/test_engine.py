@@ -108,6 +108,44 @@ def test_context_limits(engine):
         engine.step(np.array([1]))
 
 
+def _with_norm_epsilon(bundle, dest, graph_file, eps):
+    """A copy of the bundle whose `graph_file` normalizes with epsilon `eps` (a visibly
+    different model): which graph computed a result then shows in the logits."""
+    import shutil
+
+    import onnx
+
+    shutil.copytree(bundle, dest)
+    model = onnx.load(str(dest / graph_file), load_external_data=False)
+    for node in model.graph.node:
+        for a in node.attribute:
+            if a.name == "epsilon":
+                a.f = eps
+    onnx.save_model(model, str(dest / graph_file))
+    return dest
+
+
+def test_prompts_run_through_the_prefill_twin_and_steps_through_the_model(bundle, tmp_path):
+    """The shared-cache engine prefills with prefill.onnx and steps with model.onnx: spoiling
+    one graph spoils only the logits that graph computes."""
+    reference = Engine(bundle, device="cpu", threads=1)
+    assert reference.prefill_session is not reference.session
+    want = reference.prefill([PROMPT, PROMPT[:30]])
+    want_step = reference.step(np.array([7, 8]))
+
+    spoilt_prefill = Engine(_with_norm_epsilon(bundle, tmp_path / "a", "prefill.onnx", 10.0),
+                            device="cpu", threads=1)  # fmt: skip
+    got = spoilt_prefill.prefill([PROMPT, PROMPT[:30]])  # different prompts: one padded run
+    assert np.abs(got - want).max() > 0.01
+    got = spoilt_prefill.prefill([PROMPT] * 2)  # equal prompts: row 0 in chunks, then copied
+    assert np.abs(got - want[0]).max() > 0.01
+
+    spoilt_model = Engine(_with_norm_epsilon(bundle, tmp_path / "b", "model.onnx", 10.0),
+                          device="cpu", threads=1)  # fmt: skip
+    np.testing.assert_allclose(spoilt_model.prefill([PROMPT, PROMPT[:30]]), want, atol=1e-5)
+    assert np.abs(spoilt_model.step(np.array([7, 8])) - want_step).max() > 0.01
+
+
 def test_provider_choice(monkeypatch):
     assert choose_providers("cpu") == (["CPUExecutionProvider"], "asked for --device cpu")
     with pytest.raises(EngineError):

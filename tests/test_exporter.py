@@ -377,6 +377,25 @@ def test_optimize_builds_the_fused_graph_with_a_shared_cache(ckpts, tmp_path, ki
     assert report["passed"] and report["greedy_identical"]
     assert not any(c["padded"] for c in report["cases"])
     assert meta["parity"]["export"]["passed"]  # the traced graph was checked first
+    # its prefill twin: the same graph with unfused norms, reading the same weights file
+    assert meta["prefill_model_file"] == "prefill.onnx" and meta["external_data"]
+    twin = onnx.load(str(tmp_path / "b" / "prefill.onnx"), load_external_data=False).graph
+    twin_ops = [n.op_type for n in twin.node]
+    assert "SkipLayerNormalization" not in twin_ops
+    assert twin_ops.count("LayerNormalization") == ops.count("SkipLayerNormalization") > 0
+    assert [n for n in twin_ops if n not in ("Add", "LayerNormalization")] == [
+        n for n in ops if n not in ("Add", "SkipLayerNormalization")
+    ]
+    big = [t for t in twin.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert big and {e.value for t in big for e in t.external_data if e.key == "location"} == {
+        meta["external_data"]
+    }
+    assert (tmp_path / "b" / "prefill.onnx").stat().st_size < 64 * 1024
+    assert meta["parity"]["prefill"]["passed"] and meta["parity"]["prefill"]["greedy_identical"]
+    # a bundle whose twin is gone is refused, as a missing model is
+    (tmp_path / "b" / "prefill.onnx").unlink()
+    with pytest.raises(BundleError, match="prefill graph prefill.onnx is missing"):
+        load_bundle(tmp_path / "b")
 
 
 def test_optimize_keeps_the_traced_graph_for_llama(ckpts, tmp_path):
@@ -385,6 +404,7 @@ def test_optimize_keeps_the_traced_graph_for_llama(ckpts, tmp_path):
     meta = load_bundle(tmp_path / "b").meta
     assert meta["kv_cache"] == "growing" and meta["parity"]["optimize"]["passed"]
     assert "GroupQueryAttention" not in meta["optimization"]["fused_operators"]
+    assert meta["prefill_model_file"] is None and not (tmp_path / "b" / "prefill.onnx").exists()
 
 
 def test_fp16_keeps_io_in_fp32(ckpts, tmp_path):

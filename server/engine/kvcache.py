@@ -33,7 +33,7 @@ class EngineError(RuntimeError):
     """The engine cannot do what was asked (device missing, context full); one line for users."""
 
 
-Run = Callable[[object], None]  # runs the session on a binding, timing and counting it
+Run = Callable[[object, object], None]  # runs a session on a binding, timing and counting it
 Stop = Callable[[], bool]  # asked between prefill chunks: True abandons the prefill
 PREFILL_CHUNK = 128  # tokens per prefill run: 3-6 % slower than one run on one core (BENCHMARKS)
 KEPT_PROMPTS = 4  # prompt caches kept for reuse at most (50 MB for the default model) ...
@@ -144,7 +144,7 @@ class GrowingCache:
         binding.bind_output("logits", "cpu")  # small: one position per row after the prefill
         for name in self.present_names:
             binding.bind_output(name, self.device)  # fresh buffers: the old past stays valid
-        self.run(binding)
+        self.run(self.session, binding)
         outputs = binding.get_outputs()
         return outputs[0].numpy(), list(outputs[1:])
 
@@ -161,8 +161,10 @@ class GrowingCache:
 
 class SharedCache:
     def __init__(self, session: object, meta: dict, past_names: list[str],
-                 present_names: list[str], device: str, run: Run):  # fmt: skip
+                 present_names: list[str], device: str, run: Run,
+                 prefill_session: object | None = None):  # fmt: skip
         self.session, self.device, self.run = session, device, run
+        self.prefill_session = prefill_session or session  # prompts: see Engine
         self.past_names, self.present_names = past_names, present_names
         self.context = meta["context_length"]
         self.row_shape = (meta["kv_heads"], self.context, meta["head_dim"])
@@ -273,14 +275,14 @@ class SharedCache:
         """Run ids as positions start.. of their rows (rows end at `ends`); all logits."""
         width = ids.shape[1]
         positions = np.broadcast_to(np.arange(start, start + width, dtype=np.int64), ids.shape)
-        binding = self.session.io_binding()
+        binding = self.prefill_session.io_binding()
         binding.bind_cpu_input("input_ids", ids)
         binding.bind_cpu_input("position_ids", np.ascontiguousarray(positions))
         binding.bind_cpu_input("seqlens_k", (ends - 1).astype(np.int32))
         binding.bind_cpu_input("total_sequence_length", np.array(start + width, np.int32))
         binding.bind_output("logits", "cpu")
         self._bind_cache(binding, values)
-        self.run(binding)
+        self.run(self.prefill_session, binding)
         return binding.get_outputs()[0].numpy()
 
     def step(self, tokens: np.ndarray, live: np.ndarray) -> np.ndarray:
@@ -291,7 +293,7 @@ class SharedCache:
         positions[:, 0] = self.lengths
         seqlens[:] = self.lengths  # the new token's slot; finished rows overwrite a dead slot
         total[...] = self.length + 1
-        self.run(self.step_binding)
+        self.run(self.session, self.step_binding)
         self.lengths = self.lengths + live
         return logits[:, 0, :].copy()
 
