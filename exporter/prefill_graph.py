@@ -2,12 +2,12 @@
 
 ONNX Runtime's CPU SkipLayerNormalization kernel normalizes one row at a time in a plain loop:
 over a 128-token prompt piece it took 2.8 ms for the default model's 13 norms, where Add +
-LayerNormalization took 0.4 ms, 14 % of a prefill's kernel time against 2 % (BENCHMARKS.md). For a
-single decoding step the fused node is the faster one (fewer nodes to launch), and ORT does not
-re-fuse this pattern at load (the sums feed two nodes each). So a fused bundle carries two graphs
-over one set of weights: `model.onnx` for steps and this twin (`prefill.onnx`) for prompts. Both
-read their initializers from the same external data file, so the twin adds a few kilobytes to
-the bundle, not a second copy of the weights; the CPU engine loads it as a second session.
+LayerNormalization took 0.4 ms (BENCHMARKS.md). Decoding one token, the bundle with unfused norms
+was 5-10 % slower (more nodes to launch), and ORT does not re-fuse this pattern at load (the sums
+feed two nodes each). So a fused bundle carries two graphs over one set of weights: `model.onnx`
+for steps and this twin (`prefill.onnx`) for prompts. Both read their initializers from the same
+external data file, so the twin adds a few kilobytes to the bundle, not a second copy of the
+weights; the CPU engine loads it as a second session.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ class Engine:
                 self.bundle.path.name,
             )
         # Prompts run through the bundle's prefill twin where it has one: on the CPU its
-        # unfused layer norms are ~10 % faster over a prompt piece, slower over one token
+        # unfused layer norms make a prompt ~10 % faster, and a one-token step slower
         # (exporter/prefill_graph.py). Same weights, so it costs a second copy in memory only.
         self.prefill_session = self.session
         twin = self.bundle.prefill_path
