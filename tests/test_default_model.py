@@ -175,3 +175,22 @@ def test_the_default_bundle_on_a_gpu_is_not_int8(tmp_path, monkeypatch):
     (tmp_path / "b-fp32" / "midigen.json").unlink()
     (tmp_path / "c-fp16" / "midigen.json").unlink()
     assert models.default_bundle(gpu=True).name == "a-int8"  # nothing else: still served
+
+
+def test_a_busy_groove_is_not_cut_short_by_the_context(shipped):
+    """prompt_bmw's drum part takes ~135 tokens a bar (16th hi-hats with congas). With the
+    widest window that merely fit its prompt, two such bars did not fit after it and the second
+    stopped after a beat; the plan now narrows the window until each hole's busiest bar fits."""
+    from midigen.server.language.midifiles import read_midi
+
+    piece = read_midi(Path(__file__).resolve().parents[2] / "shared" / "midi" / "prompt_bmw.mid")
+    drums = next(i for i, t in enumerate(piece.tracks) if t.is_drum)
+    bars = piece.bars()
+    engine = Engine(shipped, device="cpu", threads=1)
+    for seed in range(2):
+        request = Request("infill", [Selection(drums, 2, 3)], sampling=SamplingOptions(seed=seed))
+        done = [e for e in generate(engine, piece, request) if isinstance(e, Done)][0]
+        for bar in bars[2:4]:
+            starts = [n.start for n in done.pieces[0].tracks[drums].notes
+                      if bar.start <= n.start < bar.end]  # fmt: skip
+            assert len(starts) >= 16 and max(starts) >= bar.end - 1.0  # it grooves to the end

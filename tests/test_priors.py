@@ -265,3 +265,29 @@ def test_a_drum_bar_does_not_end_before_the_groove_it_sits_in(engine):
     logits = np.zeros((1, len(engine.vocab)), np.float32)
     out = decoder._priors(logits, [mask])[0]
     assert out[end] == pytest.approx(-8.0)
+
+
+def test_a_drum_hit_is_not_held_over_the_next_position_the_groove_plays(engine):
+    """A hit's duration loses twice the rhythm strength times the largest share of the ticks it
+    would ring over: a kick on beat 1 held longer than a beat covers beat 2, which every context
+    bar plays; held a beat or less it does not. Under a one-voice limit a longer one rules beat
+    2's hit out (prompt_infill's four-on-the-floor kick lost beats to held kicks)."""
+    notes = [Note(beat, 36, 1.0 if beat % 2 else 2.0) for beat in range(32)]  # held 1 or 2 beats
+    piece = Piece(tracks=[Track(program=0, is_drum=True, notes=notes)], length=32.0)
+    decoder = _decoder(engine, piece, HOLE, rhythm=4.0)
+    vocab, grammar = engine.vocab, decoder.grammars[0]
+    grammar.advance(vocab.special("<fill>"))
+    grammar.advance(vocab["pos"].id(0))
+    if not grammar.mask()[vocab["pitch"].start + 36]:
+        vel = np.flatnonzero(grammar.mask()[vocab["vel"].start : vocab["vel"].stop])
+        grammar.advance(vocab["vel"].start + int(vel[-1]))
+    grammar.advance(vocab["pitch"].start + 36)
+    mask = grammar.mask()
+    dur = {int(t): vocab["dur"].start + i for i, t in enumerate(vocab.durations)
+           if mask[vocab["dur"].start + i]}  # fmt: skip
+    short, long = [d for d in dur if d <= 12], [d for d in dur if d > 12]
+    assert short and long, dur
+    out = decoder._priors(np.zeros((1, len(vocab)), np.float32), [mask])[0]
+    base = out[dur[short[0]]]
+    assert [out[dur[d]] - base for d in short] == pytest.approx([0.0] * len(short))
+    assert [out[dur[d]] - base for d in long] == pytest.approx([-8.0] * len(long))

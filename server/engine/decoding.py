@@ -170,16 +170,23 @@ class StepDecoder:
         - after a note, another one at this onset (the keys still allowed and the velocity
           that may precede one) loses what the best of those keys lacks;
         - ending the bar (after a note, or before any) loses the largest share among the ticks
-          after this one.
+          after this one;
+        - a hit's duration loses the largest share among the ticks it would ring over: under a
+          one-voice limit a kick held for a beat and a half rules out the next beat's kick.
         The model, trained on pitched parts, would otherwise stack chords of kit pieces, stop
-        early and leave bars of a steady groove empty."""
+        early, hold hits over the next beat and leave bars of a steady groove empty."""
         grammar = self.grammars[v]
-        tick = grammar.tick
-        ticks = np.flatnonzero(m[self.pos.start : self.pos.start + len(kit) - 1])
+        tick, length = grammar.tick, len(kit) - 1
+        onsets = kit[:-1].max(axis=1)  # ~ the share of bars with an onset at each tick
+        onsets[: tick + 1] = 0.0  # only what lies after this onset counts
+        skipped = np.maximum.accumulate(np.concatenate([[0.0], onsets]))  # over (tick, t)
+        if grammar.kind == PITCH:  # its duration comes next
+            ids = np.flatnonzero(m[self.dur.start : self.dur.stop])
+            ends = np.minimum(tick + self.dur_ticks[ids], length)
+            _lean(row, self.dur.start + ids, nats * skipped[ends])
+            return
+        ticks = np.flatnonzero(m[self.pos.start : self.pos.start + length])
         if len(ticks):  # the next onset: no jumping over a position the bars around play
-            onsets = kit[:-1].max(axis=1)  # ~ the share of bars with an onset at each tick
-            onsets[: tick + 1] = 0.0  # only what lies between this onset and the next counts
-            skipped = np.maximum.accumulate(np.concatenate([[0.0], onsets[:-1]]))
             _lean(row, self.pos.start + ticks, nats * skipped[ticks])
         keys = kit[tick] if 0 <= tick < len(kit) - 1 and kit[tick].any() else kit[-1]
         ids = np.flatnonzero(m[self.pitch.start : self.pitch.stop])

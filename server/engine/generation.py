@@ -31,7 +31,7 @@ from ..language.grid import (
 from ..language.piece import Note, Piece
 from ..language.registers import RegisterError
 from ..language.registers import resolve as resolve_register
-from ..language.tokens import encode
+from ..language.tokens import encode, encode_notes
 from ..language.windows import MAX_NEW_BARS, Mode, Selection, Step, plan
 from . import prompts
 from .decoding import Cancel, StepDecoder
@@ -178,34 +178,53 @@ def _working_piece(piece: Piece, request: Request) -> Piece:
 
 def _plan(engine: Engine, work: Piece, n_bars: int, request: Request) -> list[Step]:
     """The window plan, with the widest window (up to the model's) whose prompts leave room in
-    the context for the fills; dense pieces fall back to fewer bars per window."""
+    the context for the fills, each as long as its track's busiest bar in the window; dense
+    pieces fall back to fewer bars per window. A 16th-note groove takes ~135 tokens a bar, and
+    a fill that runs out of context stops mid-bar, so a narrower window is the better trade.
+    Only when no window leaves that much room does the plan settle for FILL_RESERVE a hole."""
     vocab = engine.vocab
     n_tracks = len(work.tracks)
     last_error = ""
-    for window in range(engine.window_bars, 0, -1):
-        try:
-            steps = plan(
-                n_bars, n_tracks, request.selection, request.mode, window, engine.max_tracks,
-                None if request.bars_per_step is None else min(request.bars_per_step, window),
-                request.tracks_per_step, request.new_bars,
-            )  # fmt: skip
-        except ValueError as e:
-            raise GenerationError(str(e)) from None
-        longest = 0
-        for step in steps:
-            w = window_from_piece(
-                work, vocab, step.bars, step.tracks, request.velocity, request.microtiming
-            )
-            holes = step.holes()
-            n = len(encode(w, vocab, holes, None, request.velocity, request.microtiming, False))
-            longest = max(longest, n + FILL_RESERVE * len(holes))
-        if longest <= engine.context_length:
-            return steps
-        last_error = f"{longest} tokens with {window}-bar windows"
+    for busiest in (True, False):
+        for window in range(engine.window_bars, 0, -1):
+            try:
+                steps = plan(
+                    n_bars, n_tracks, request.selection, request.mode, window, engine.max_tracks,
+                    None if request.bars_per_step is None else min(request.bars_per_step, window),
+                    request.tracks_per_step, request.new_bars,
+                )  # fmt: skip
+            except ValueError as e:
+                raise GenerationError(str(e)) from None
+            longest = 0
+            for step in steps:
+                w = window_from_piece(
+                    work, vocab, step.bars, step.tracks, request.velocity, request.microtiming
+                )
+                holes = step.holes()
+                n = len(encode(w, vocab, holes, None, request.velocity, request.microtiming, False))
+                room = _fill_room(w, vocab, holes, request) if busiest else [0] * len(holes)
+                longest = max(longest, n + sum(max(FILL_RESERVE, r) for r in room))
+            if longest <= engine.context_length:
+                return steps
+            last_error = f"{longest} tokens with {window}-bar windows"
     raise GenerationError(
         f"the selection is too dense for the model's {engine.context_length}-token context "
         f"({last_error}); select fewer tracks"
     )
+
+
+def _fill_room(window: object, vocab: object, holes: list[tuple[int, int]],
+               request: Request) -> list[int]:  # fmt: skip
+    """Per hole, the tokens of its track's busiest bar in the window (the hole's own original
+    notes included) and the hole's <fill> and <fill_end>."""
+    busiest: dict[int, int] = {}
+    for t, _ in holes:
+        if t not in busiest:
+            bars = window.tracks[t].bars
+            busiest[t] = 2 + max(
+                len(encode_notes(vocab, bar, request.velocity, request.microtiming)) for bar in bars
+            )
+    return [busiest[t] for t, _ in holes]
 
 
 def _registers(piece: Piece, request: Request) -> dict[int, tuple[int, int]]:
