@@ -164,9 +164,9 @@ class StepDecoder:
         - the next onset does not jump over a position they play (a position loses `nats` times
           the largest share among the ticks it would skip);
         - a key leans toward the keys they play at this onset (at any onset where none plays
-          at this one), the first key of an onset also toward the lowest of them (an onset's
-          notes go up, so a higher first key rules the lower ones out); the keys keep their
-          total probability;
+          at this one), and loses the largest share among the legal keys below it (half of it
+          where none plays at this onset): an onset's notes go up, so it rules them out; the
+          keys keep their total probability;
         - after a note, another one at this onset (the keys still allowed and the velocity
           that may precede one) loses what the best of those keys lacks;
         - ending the bar (after a note, or before any) loses the largest share among the ticks
@@ -188,18 +188,19 @@ class StepDecoder:
         ticks = np.flatnonzero(m[self.pos.start : self.pos.start + length])
         if len(ticks):  # the next onset: no jumping over a position the bars around play
             _lean(row, self.pos.start + ticks, nats * skipped[ticks])
-        keys = kit[tick] if 0 <= tick < len(kit) - 1 and kit[tick].any() else kit[-1]
+        here = 0 <= tick < length and kit[tick].any()
+        keys = kit[tick] if here else kit[-1]
         ids = np.flatnonzero(m[self.pitch.start : self.pitch.stop])
         share = keys[self.pitch_values[ids]]
-        penalty = nats * (1.0 - share)
+        # an onset's keys go up: a key rules out the legal keys below it for this onset
+        below = np.maximum.accumulate(np.concatenate([[0.0], share[:-1]]))
+        penalty = nats * (1.0 - share) + (nats if here else nats / 2) * below
         if m[self.fill_end]:  # after a note, or at the bar's start (tick -1)
             row[self.fill_end] -= nats * kit[tick + 1 : -1].max(initial=0.0)
         if grammar.kind == NOTE:
             row[self.pitch.start + ids] -= penalty
             row[self.vel.start : self.vel.stop] -= nats * (1.0 - share.max(initial=0.0))
             return
-        played = np.flatnonzero(share > 0)
-        penalty[played[1:]] += nats / 2
         _lean(row, self.pitch.start + ids, penalty)
 
     def _steer(self, v: int, m: np.ndarray) -> np.ndarray:
