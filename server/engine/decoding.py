@@ -168,7 +168,8 @@ class StepDecoder:
           where none plays at this onset): an onset's notes go up, so it rules them out; the
           keys keep their total probability;
         - after a note, another one at this onset (the keys still allowed and the velocity
-          that may precede one) loses what the best of those keys lacks;
+          that may precede one) loses what the best of those keys lacks, and moving on (the
+          next onset, or the bar's end) loses what it has;
         - ending the bar (after a note, or before any) loses the largest share among the ticks
           after this one;
         - a hit's duration loses the largest share among the ticks it would ring over: under a
@@ -200,6 +201,9 @@ class StepDecoder:
         if grammar.kind == NOTE:
             row[self.pitch.start + ids] -= penalty
             row[self.vel.start : self.vel.stop] -= nats * (1.0 - share.max(initial=0.0))
+            if here:  # moving on leaves out the keys still to come at this onset
+                row[self.pos.start : self.pos.stop] -= nats * share.max(initial=0.0)
+                row[self.fill_end] -= nats * share.max(initial=0.0)
             return
         _lean(row, self.pitch.start + ids, penalty)
 
