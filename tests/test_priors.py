@@ -341,3 +341,32 @@ def test_a_drum_onset_is_not_left_before_the_keys_still_played_at_it(engine):
     assert kick[beat2] - hat[beat2] == pytest.approx(-8.0)
     assert kick[end] - hat[end] == pytest.approx(-8.0)
     assert kick[vocab["pitch"].start + 42] == pytest.approx(0.0)  # the hi-hat itself: no loss
+
+
+def test_a_drum_onset_counts_as_played_whichever_key_plays_it(engine):
+    """The onset rules read the share of context bars with an onset at a tick, not of the
+    commonest key there: with a kick on beat 2 in one context bar and a snare in the other,
+    every bar plays beat 2, and jumping from beat 1 to beat 3 loses the full 8 nats (plus the
+    rhythm prior's 4 for a position no bar uses), not the 4 a half-share key would give."""
+    notes = []
+    for bar in range(8):
+        notes += [Note(bar * 4.0, 36, 0.25), Note(bar * 4.0 + 1, 36 if bar % 2 else 38, 0.25)]
+    piece = Piece(tracks=[Track(program=0, is_drum=True, notes=notes)], length=32.0)
+    decoder = _decoder(engine, piece, HOLE, rhythm=4.0)
+    kit = decoder.step_prompts[0].kits[(0, 1)]
+    assert kit[12, 36] == kit[12, 38] == pytest.approx(0.5)
+    vocab, grammar = engine.vocab, decoder.grammars[0]
+    grammar.advance(vocab.special("<fill>"))
+    grammar.advance(vocab["pos"].id(0))
+    if not grammar.mask()[vocab["pitch"].start + 36]:
+        vel = np.flatnonzero(grammar.mask()[vocab["vel"].start : vocab["vel"].stop])
+        grammar.advance(vocab["vel"].start + int(vel[-1]))
+    grammar.advance(vocab["pitch"].start + 36)
+    dur = np.flatnonzero(grammar.mask()[vocab["dur"].start : vocab["dur"].stop])
+    grammar.advance(vocab["dur"].start + int(dur[0]))
+    mask = grammar.mask()
+    out = decoder._priors(np.zeros((1, len(vocab)), np.float32), [mask])[0]
+    beat2, beat3 = vocab["pos"].id(12), vocab["pos"].id(24)
+    assert mask[beat2] and mask[beat3]
+    assert out[beat3] - out[beat2] == pytest.approx(-12.0)
+    assert out[vocab.special("<fill_end>")] - out[beat2] < -8.0  # ending skips beat 2 too

@@ -156,11 +156,13 @@ class StepDecoder:
                       harmony * (1.0 - classes[self.pitch_values[ids] % 12]))  # fmt: skip
             kit = prompt.kits.get(hole) if rhythm > 0 else None
             if kit is not None:
-                self._kit(v, out[v], m, kit, 2 * rhythm)
+                self._kit(v, out[v], m, kit, share, 2 * rhythm)
         return out
 
-    def _kit(self, v: int, row: np.ndarray, m: np.ndarray, kit: np.ndarray, nats: float) -> None:
-        """Lean row v's drum hit toward what its context bars play (prompts.kits), at `nats`:
+    def _kit(self, v: int, row: np.ndarray, m: np.ndarray, kit: np.ndarray,
+             onsets: np.ndarray, nats: float) -> None:  # fmt: skip
+        """Lean row v's drum hit toward what its context bars play (prompts.kits; `onsets` is
+        the share with an onset at each tick, prompts.rhythms), at `nats`:
         - the next onset does not jump over a position they play (a position loses `nats` times
           the largest share among the ticks it would skip);
         - a key leans toward the keys they play at this onset (at any onset where none plays
@@ -178,7 +180,7 @@ class StepDecoder:
         early, hold hits over the next beat and leave bars of a steady groove empty."""
         grammar = self.grammars[v]
         tick, length = grammar.tick, len(kit) - 1
-        onsets = kit[:-1].max(axis=1)  # ~ the share of bars with an onset at each tick
+        onsets = onsets.copy()
         onsets[: tick + 1] = 0.0  # only what lies after this onset counts
         skipped = np.maximum.accumulate(np.concatenate([[0.0], onsets]))  # over (tick, t)
         if grammar.kind == PITCH:  # its duration comes next
@@ -197,7 +199,7 @@ class StepDecoder:
         below = np.maximum.accumulate(np.concatenate([[0.0], share[:-1]]))
         penalty = nats * (1.0 - share) + (nats if here else nats / 2) * below
         if m[self.fill_end]:  # after a note, or at the bar's start (tick -1)
-            row[self.fill_end] -= nats * kit[tick + 1 : -1].max(initial=0.0)
+            row[self.fill_end] -= nats * onsets.max(initial=0.0)
         if grammar.kind == NOTE:
             row[self.pitch.start + ids] -= penalty
             row[self.vel.start : self.vel.stop] -= nats * (1.0 - share.max(initial=0.0))
