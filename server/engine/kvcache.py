@@ -10,7 +10,9 @@ forget tokens (a rejected bar) is rewound to a mark, and a finished row sits ste
 - SharedCache, for the fused graph: one buffer per layer, the model's full context long, bound as
   both past and present; GroupQueryAttention writes each new token in place at its row's length.
   A row's length is its position, so forgetting is moving the length back, and prompts of
-  different lengths are right-padded. Nothing grows or is copied while decoding.
+  different lengths are right-padded. Nothing grows or is copied while decoding. Prompts may
+  run through a second session over the same buffers (the bundle's prefill graph, whose
+  unfused layer norms are faster over many tokens: exporter/prefill_graph.py).
 
   On the CPU it also keeps copies of the caches of the last few prompts (`kept_slots`: up to 4
   within 64 MB, at least one) it was asked to keep (a request's first window step): a musician
