@@ -37,6 +37,9 @@ def test_wheel_maps_the_folders_into_one_package(tmp_path):
         "midigen/models/__init__.py",
     ):
         assert required in names
+    for bundle in ("midigen-base", "midigen-base-fp32"):  # the default model, all its files
+        for file in ("midigen.json", "model.onnx", "model.onnx.data", "prefill.onnx"):
+            assert f"midigen/models/{bundle}/{file}" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     for script in ("midigen =", "midigen-server =", "midigen-export =", "midigen-bench ="):
@@ -56,6 +59,13 @@ def test_wheel_maps_the_folders_into_one_package(tmp_path):
     out = _run_installed(code, target)
     where, size = out.stdout.split()
     assert where.startswith(str(target)) and size == "519"
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from midigen.models import default_bundle; "
+        "from midigen.exporter.bundle import load_bundle; b = load_bundle(default_bundle()); "
+        "print(b.path, b.prefill_path.is_file())"
+    )
+    where, twin = _run_installed(code, target).stdout.split()
+    assert where.startswith(str(target)) and twin == "True"
 
     # every module of the wheel imports from it (a subpackage left out of `packages` fails here)
     code = (
