@@ -130,7 +130,9 @@ class StepDecoder:
         """Logits with the rhythm and harmony priors applied to each row's legal tokens.
 
         Rhythm: an onset position loses `rhythm` nats times the share of the hole's track's
-        context bars that do not use it. Harmony: a pitch loses `harmony` nats times how much
+        context bars that do not use it, and under a one-voice limit a note's duration loses
+        half that times the largest share among the positions it would ring over (`_hold`).
+        Harmony: a pitch loses `harmony` nats times how much
         rarer its pitch class is around the hole than the commonest one. Each family's legal
         tokens keep their total probability, so whether another note comes (and so the
         density) stays the model's choice; only where it lands and which pitch it takes move.
@@ -155,8 +157,11 @@ class StepDecoder:
                 _lean(out[v], self.pitch.start + ids,
                       harmony * (1.0 - classes[self.pitch_values[ids] % 12]))  # fmt: skip
             kit = prompt.kits.get(hole) if rhythm > 0 else None
+            grammar = self.grammars[v]
             if kit is not None:
                 self._kit(v, out[v], m, kit, share, 2 * rhythm)
+            elif share is not None and grammar.kind == PITCH and grammar.rules_now.limit == 1:
+                self._hold(out[v], m, grammar.tick, _skipped(share, grammar.tick), rhythm / 2)
         return out
 
     def _kit(self, v: int, row: np.ndarray, m: np.ndarray, kit: np.ndarray,
@@ -180,13 +185,9 @@ class StepDecoder:
         early, hold hits over the next beat and leave bars of a steady groove empty."""
         grammar = self.grammars[v]
         tick, length = grammar.tick, len(kit) - 1
-        onsets = onsets.copy()
-        onsets[: tick + 1] = 0.0  # only what lies after this onset counts
-        skipped = np.maximum.accumulate(np.concatenate([[0.0], onsets]))  # over (tick, t)
+        skipped = _skipped(onsets, tick)
         if grammar.kind == PITCH:  # its duration comes next
-            ids = np.flatnonzero(m[self.dur.start : self.dur.stop])
-            ends = np.minimum(tick + self.dur_ticks[ids], length)
-            _lean(row, self.dur.start + ids, nats * skipped[ends])
+            self._hold(row, m, tick, skipped, nats)
             return
         ticks = np.flatnonzero(m[self.pos.start : self.pos.start + length])
         if len(ticks):  # the next onset: no jumping over a position the bars around play
@@ -199,7 +200,7 @@ class StepDecoder:
         below = np.maximum.accumulate(np.concatenate([[0.0], share[:-1]]))
         penalty = nats * (1.0 - share) + (nats if here else nats / 2) * below
         if m[self.fill_end]:  # after a note, or at the bar's start (tick -1)
-            row[self.fill_end] -= nats * onsets.max(initial=0.0)
+            row[self.fill_end] -= nats * skipped[-1]
         if grammar.kind == NOTE:
             row[self.pitch.start + ids] -= penalty
             row[self.vel.start : self.vel.stop] -= nats * (1.0 - share.max(initial=0.0))
@@ -208,6 +209,16 @@ class StepDecoder:
                 row[self.fill_end] -= nats * share.max(initial=0.0)
             return
         _lean(row, self.pitch.start + ids, penalty)
+
+    def _hold(self, row: np.ndarray, m: np.ndarray, tick: int, skipped: np.ndarray,
+              nats: float) -> None:  # fmt: skip
+        """Lean the durations of a note at `tick` (mask `m`): each loses `nats` times the
+        largest onset share among the positions it would ring over (`skipped`, from _skipped),
+        within the bar; the durations keep their total probability. Under a one-voice limit a
+        held note rules those onsets out, and the rhythm prior on positions comes too late."""
+        ids = np.flatnonzero(m[self.dur.start : self.dur.stop])
+        ends = np.minimum(tick + self.dur_ticks[ids], len(skipped) - 1)
+        _lean(row, self.dur.start + ids, nats * skipped[ends])
 
     def _steer(self, v: int, m: np.ndarray) -> np.ndarray:
         """Keep row v's bar within one density level of its track's request: no <fill_end>
@@ -306,6 +317,15 @@ class StepDecoder:
             grammar.advance(tok)
         self.grammars[v] = grammar
         del self.history[v][kept:]
+
+
+def _skipped(onsets: np.ndarray, tick: int) -> np.ndarray:
+    """skipped[t], for t up to the bar's length: the largest of `onsets` (a share per tick)
+    strictly between `tick` and t, i.e. what a next onset at t, or a note ending at t, passes
+    over."""
+    after = np.asarray(onsets, np.float64).copy()
+    after[: tick + 1] = 0.0
+    return np.maximum.accumulate(np.concatenate([[0.0], after]))
 
 
 def _lean(row: np.ndarray, ids: np.ndarray, penalty: np.ndarray) -> None:
