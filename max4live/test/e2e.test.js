@@ -16,9 +16,14 @@ const { readSmf } = require("./smf");
 const path = require("path");
 
 let server;
+const bridges = []; // every test's, closed after it even when an assertion failed first
 
 test.before(async () => {
   server = await startServer();
+});
+
+test.afterEach(async () => {
+  for (const bridge of bridges.splice(0)) await bridge.close();
 });
 
 test.after(async () => {
@@ -28,6 +33,7 @@ test.after(async () => {
 async function setup(opts = {}) {
   const live = scene(opts);
   const bridge = await UdpBridge.open(opts.port || server.port);
+  bridges.push(bridge);
   const env = nodeEnv(live, bridge, { timeouts: Object.assign({ pong: 1500, reply: 5000, uploadEnd: 1000, stall: 30000 }, opts.timeouts) });
   const device = new Device(env);
   bridge.target = device;
@@ -208,6 +214,7 @@ test("a real song (../shared/midi/prompt_bmw.mid): bass infilled with the solo a
     detail: "live_set tracks 0 clip_slots 0 clip",
   });
   const bridge = await UdpBridge.open(server.port);
+  bridges.push(bridge);
   const env = nodeEnv(live, bridge);
   const device = new Device(env);
   bridge.target = device;

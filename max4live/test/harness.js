@@ -59,9 +59,14 @@ class UdpBridge {
 
   /** Closes both sockets once every datagram sent has left (a last /cancel must not be lost). */
   async close() {
-    await waitFor(() => !this.pending, 2000, "the last datagrams to leave");
-    this.socket.close();
-    this.sender.close();
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await waitFor(() => !this.pending, 2000, "the last datagrams to leave");
+    } finally {
+      this.socket.close();
+      this.sender.close();
+    }
   }
 }
 
