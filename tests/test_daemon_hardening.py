@@ -216,6 +216,34 @@ def test_a_client_whose_port_closes_has_its_jobs_cancelled_soon(serve, bmw):
     assert daemon.server.counts["unreachable"] >= 1
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's")
+def test_a_reply_is_not_lost_to_an_earlier_replys_unreachable_port():
+    """With IP_RECVERR, the ICMP "port unreachable" for a reply to a client that closed its
+    port fails the socket's next send, whoever that is for, and the datagram is not sent. The
+    Max device's end-to-end tests lost a new client's /welcome that way, right after a
+    cancelled job's last bars went to the previous test's closed port; the reply is sent
+    again. Real sockets on loopback; the network thread, which would drain the error, is not
+    running, so the order is fixed."""
+    server = OscServer(("127.0.0.1", 0))
+    gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    live = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        gone.bind(("127.0.0.1", 0))
+        gone_address = gone.getsockname()
+        gone.close()
+        live.bind(("127.0.0.1", 0))
+        live.settimeout(2.0)
+        reply = p.refused("/midigen/test", p.ErrorCode.unknown_address, 0, "a reply")
+        assert server.send_to(gone_address, reply)  # sent; the ICMP error comes back after it
+        time.sleep(0.05)
+        assert server.send_to(live.getsockname(), reply)
+        data, _ = live.recvfrom(65536)
+        assert data == reply.encode()
+    finally:
+        live.close()
+        server.server_close()
+
+
 def test_a_token_works_only_from_the_host_that_said_hello(serve):
     daemon = serve()
     with Client(daemon.address) as a, Client(daemon.address, host="127.0.0.2") as b:

@@ -167,14 +167,23 @@ class OscServer:
         except ValueError as e:  # a value out of its OSC type: a server bug, never a crash
             self.logs.error("encode", "cannot encode %s: %s", message.address, e)
             return False
-        try:
-            with self._send_lock:
-                self.socket.sendto(data, address)
-            self.counts["sent"] += 1
-            return True
-        except OSError as e:
-            log.debug("reply to %s:%d lost: %s", *address[:2], e)
-            return False  # (its ICMP error, if any, is read by the network thread)
+        with self._send_lock:
+            for _ in range(3):  # one pending error is cleared by reporting it
+                try:
+                    self.socket.sendto(data, address)
+                    self.counts["sent"] += 1
+                    return True
+                except ConnectionRefusedError as e:
+                    # With IP_RECVERR, an ICMP "port unreachable" for an EARLIER reply (to a
+                    # client that closed its port) fails the next send, whoever it is for,
+                    # and that datagram is not sent; reporting clears it. A new client's
+                    # /welcome was lost so behind a cancelled job's last bars: send again.
+                    error = e
+                except OSError as e:
+                    error = e
+                    break
+        log.debug("reply to %s:%d lost: %s", *address[:2], error)
+        return False  # (its ICMP error, if any, is read by the network thread)
 
     def _drain_errors(self) -> None:
         """Read the socket's error queue (IP_RECVERR): each entry names the address an
