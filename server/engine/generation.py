@@ -184,29 +184,33 @@ def _plan(engine: Engine, work: Piece, n_bars: int, request: Request) -> list[St
     Only when no window leaves that much room does the plan settle for FILL_RESERVE a hole."""
     vocab = engine.vocab
     n_tracks = len(work.tracks)
-    last_error = ""
-    for busiest in (True, False):
-        for window in range(engine.window_bars, 0, -1):
-            try:
-                steps = plan(
-                    n_bars, n_tracks, request.selection, request.mode, window, engine.max_tracks,
-                    None if request.bars_per_step is None else min(request.bars_per_step, window),
-                    request.tracks_per_step, request.new_bars,
-                )  # fmt: skip
-            except ValueError as e:
-                raise GenerationError(str(e)) from None
-            longest = 0
-            for step in steps:
-                w = window_from_piece(
-                    work, vocab, step.bars, step.tracks, request.velocity, request.microtiming
-                )
-                holes = step.holes()
-                n = len(encode(w, vocab, holes, None, request.velocity, request.microtiming, False))
-                room = _fill_room(w, vocab, holes, request) if busiest else [0] * len(holes)
-                longest = max(longest, n + sum(max(FILL_RESERVE, r) for r in room))
-            if longest <= engine.context_length:
-                return steps
-            last_error = f"{longest} tokens with {window}-bar windows"
+    fallback, last_error = None, ""
+    for window in range(engine.window_bars, 0, -1):
+        try:
+            steps = plan(
+                n_bars, n_tracks, request.selection, request.mode, window, engine.max_tracks,
+                None if request.bars_per_step is None else min(request.bars_per_step, window),
+                request.tracks_per_step, request.new_bars,
+            )  # fmt: skip
+        except ValueError as e:
+            raise GenerationError(str(e)) from None
+        roomy = tight = 0  # the longest step with each hole's busiest bar / FILL_RESERVE
+        for step in steps:
+            w = window_from_piece(
+                work, vocab, step.bars, step.tracks, request.velocity, request.microtiming
+            )
+            holes = step.holes()
+            n = len(encode(w, vocab, holes, None, request.velocity, request.microtiming, False))
+            room = _fill_room(w, vocab, holes, request)
+            roomy = max(roomy, n + sum(max(FILL_RESERVE, r) for r in room))
+            tight = max(tight, n + FILL_RESERVE * len(holes))
+        if roomy <= engine.context_length:
+            return steps
+        if fallback is None and tight <= engine.context_length:
+            fallback = steps
+        last_error = f"{tight} tokens with {window}-bar windows"
+    if fallback is not None:
+        return fallback
     raise GenerationError(
         f"the selection is too dense for the model's {engine.context_length}-token context "
         f"({last_error}); select fewer tracks"
