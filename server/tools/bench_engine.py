@@ -156,19 +156,25 @@ def infill_prompt(engine: object) -> list[int]:
     return step_prompts(engine, bench_piece(), _request())[0]
 
 
+def _best_infill(engine: object, piece: Piece, request: object, keep: bool = False) -> object:
+    """The fastest of REPEATS runs of `request` (generation.Done); without `keep` the engine's
+    kept prompts are dropped before each, as for a server's first request."""
+    from ..engine.generation import Done, generate
+
+    def infill() -> Done:
+        if not keep:
+            engine.forget()
+        return [e for e in generate(engine, piece, request) if isinstance(e, Done)][0]
+
+    return min((infill() for _ in range(REPEATS)), key=lambda d: d.total_ms)
+
+
 def infill_timing(engine: object) -> dict[str, float]:
     """The 4-bar infill from nothing (a server's first request: the engine's kept prompt is
     dropped before each run), and the same request pressed again, which reuses the prompt's
     cache (kvcache.SharedCache)."""
-    from ..engine.generation import Done, generate
-
-    def infill(keep: bool) -> Done:
-        if not keep:
-            engine.forget()
-        return [e for e in generate(engine, bench_piece(), _request()) if isinstance(e, Done)][0]
-
-    best = min((infill(False) for _ in range(REPEATS)), key=lambda d: d.total_ms)
-    again = min((infill(True) for _ in range(REPEATS)), key=lambda d: d.total_ms)
+    best = _best_infill(engine, bench_piece(), _request())
+    again = _best_infill(engine, bench_piece(), _request(), keep=True)
     return {
         "infill_first_bar_ms": best.first_bar_ms,
         "infill_total_ms": best.total_ms,
@@ -183,15 +189,10 @@ def wide_timing(engine: object) -> dict[str, float]:
     """The 4-bar infill with 4 bars of context on each side (bars 5-8 of a 12-bar piece), as
     issue 15 asks a window to show: a model with 8-bar windows sees 2 of them on each side,
     one with 12-bar windows all 4, for a longer prompt. From nothing, as `infill_timing`."""
-    from ..engine.generation import Done, generate, step_prompts
+    from ..engine.generation import step_prompts
 
     piece, request = bench_piece(bars=12), _request(first_bar=4)
-
-    def infill() -> Done:
-        engine.forget()
-        return [e for e in generate(engine, piece, request) if isinstance(e, Done)][0]
-
-    best = min((infill() for _ in range(REPEATS)), key=lambda d: d.total_ms)
+    best = _best_infill(engine, piece, request)
     return {
         "wide_prompt_tokens": float(len(step_prompts(engine, piece, request)[0])),
         "wide_first_bar_ms": best.first_bar_ms,
