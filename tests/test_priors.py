@@ -267,6 +267,35 @@ def test_a_drum_bar_does_not_end_before_the_groove_it_sits_in(engine):
     assert out[end] == pytest.approx(-8.0)
 
 
+def _at_beat_one(engine, decoder, key=None, duration=False) -> np.ndarray:
+    """Advance the decoder's grammar to beat 1 of the hole's first bar (with a velocity where
+    the grammar asks for one first), then with `key` play it, and with `duration` give it its
+    shortest legal duration; returns the mask of legal next tokens there."""
+    vocab, grammar = engine.vocab, decoder.grammars[0]
+    pitch, vel, dur = vocab["pitch"], vocab["vel"], vocab["dur"]
+    grammar.advance(vocab.special("<fill>"))
+    grammar.advance(vocab["pos"].id(0))
+    if not grammar.mask()[pitch.start : pitch.stop].any():
+        grammar.advance(vel.start + int(np.flatnonzero(grammar.mask()[vel.start : vel.stop])[-1]))
+    if key is not None:
+        grammar.advance(pitch.start + key)
+    if duration:
+        grammar.advance(dur.start + int(np.flatnonzero(grammar.mask()[dur.start : dur.stop])[0]))
+    return grammar.mask()
+
+
+def _durations(engine, mask) -> dict[int, int]:
+    """The legal durations in `mask`: length in ticks -> token id."""
+    family = engine.vocab["dur"]
+    return {int(t): family.start + i for i, t in enumerate(engine.vocab.durations)
+            if mask[family.start + i]}  # fmt: skip
+
+
+def _zero_priors(engine, decoder, mask) -> np.ndarray:
+    """The priors applied to all-zero logits: what each legal token gains or loses."""
+    return decoder._priors(np.zeros((1, len(engine.vocab)), np.float32), [mask])[0]
+
+
 def test_a_drum_hit_is_not_held_over_the_next_position_the_groove_plays(engine):
     """A hit's duration loses twice the rhythm strength times the largest share of the ticks it
     would ring over: a kick on beat 1 held longer than a beat covers beat 2, which every context
@@ -275,19 +304,11 @@ def test_a_drum_hit_is_not_held_over_the_next_position_the_groove_plays(engine):
     notes = [Note(beat, 36, 1.0 if beat % 2 else 2.0) for beat in range(32)]  # held 1 or 2 beats
     piece = Piece(tracks=[Track(program=0, is_drum=True, notes=notes)], length=32.0)
     decoder = _decoder(engine, piece, HOLE, rhythm=4.0)
-    vocab, grammar = engine.vocab, decoder.grammars[0]
-    grammar.advance(vocab.special("<fill>"))
-    grammar.advance(vocab["pos"].id(0))
-    if not grammar.mask()[vocab["pitch"].start + 36]:
-        vel = np.flatnonzero(grammar.mask()[vocab["vel"].start : vocab["vel"].stop])
-        grammar.advance(vocab["vel"].start + int(vel[-1]))
-    grammar.advance(vocab["pitch"].start + 36)
-    mask = grammar.mask()
-    dur = {int(t): vocab["dur"].start + i for i, t in enumerate(vocab.durations)
-           if mask[vocab["dur"].start + i]}  # fmt: skip
+    mask = _at_beat_one(engine, decoder, key=36)
+    dur = _durations(engine, mask)
     short, long = [d for d in dur if d <= 12], [d for d in dur if d > 12]
     assert short and long, dur
-    out = decoder._priors(np.zeros((1, len(vocab)), np.float32), [mask])[0]
+    out = _zero_priors(engine, decoder, mask)
     base = out[dur[short[0]]]
     assert [out[dur[d]] - base for d in short] == pytest.approx([0.0] * len(short))
     assert [out[dur[d]] - base for d in long] == pytest.approx([-8.0] * len(long))
@@ -300,15 +321,8 @@ def test_a_drum_key_loses_what_the_keys_it_rules_out_are_played(engine):
     kick, 8 nats (a piano-trained model liked starting on a conga and was then made to stack a
     key the part never plays above it)."""
     decoder = _decoder(engine, _kit_piece(), HOLE, rhythm=4.0)
-    vocab, grammar = engine.vocab, decoder.grammars[0]
-    grammar.advance(vocab.special("<fill>"))
-    grammar.advance(vocab["pos"].id(0))
-    if not grammar.mask()[vocab["pitch"].start + 36]:
-        vel = np.flatnonzero(grammar.mask()[vocab["vel"].start : vocab["vel"].stop])
-        grammar.advance(vocab["vel"].start + int(vel[-1]))
-    mask = grammar.mask()
-    out = decoder._priors(np.zeros((1, len(vocab)), np.float32), [mask])[0]
-    pitch = lambda key: out[vocab["pitch"].start + key]  # noqa: E731
+    out = _zero_priors(engine, decoder, _at_beat_one(engine, decoder))
+    pitch = lambda key: out[engine.vocab["pitch"].start + key]  # noqa: E731
     assert pitch(42) - pitch(36) == pytest.approx(-8.0)  # played here, but rules the kick out
     assert pitch(38) - pitch(36) == pytest.approx(-16.0)  # not played here, and rules it out
     assert pitch(35) - pitch(36) == pytest.approx(-8.0)  # below the kick: not played here only
@@ -323,17 +337,8 @@ def test_a_drum_onset_is_not_left_before_the_keys_still_played_at_it(engine):
 
     def after(key):
         decoder = _decoder(engine, _kit_piece(), HOLE, rhythm=4.0)
-        grammar = decoder.grammars[0]
-        grammar.advance(vocab.special("<fill>"))
-        grammar.advance(vocab["pos"].id(0))
-        if not grammar.mask()[vocab["pitch"].start + key]:
-            vel = np.flatnonzero(grammar.mask()[vocab["vel"].start : vocab["vel"].stop])
-            grammar.advance(vocab["vel"].start + int(vel[-1]))
-        grammar.advance(vocab["pitch"].start + key)
-        dur = np.flatnonzero(grammar.mask()[vocab["dur"].start : vocab["dur"].stop])
-        grammar.advance(vocab["dur"].start + int(dur[0]))
-        mask = grammar.mask()
-        return mask, decoder._priors(np.zeros((1, len(vocab)), np.float32), [mask])[0]
+        mask = _at_beat_one(engine, decoder, key=key, duration=True)
+        return mask, _zero_priors(engine, decoder, mask)
 
     (kick_mask, kick), (hat_mask, hat) = after(36), after(42)
     beat2, end = vocab["pos"].id(12), vocab.special("<fill_end>")
@@ -355,17 +360,9 @@ def test_a_drum_onset_counts_as_played_whichever_key_plays_it(engine):
     decoder = _decoder(engine, piece, HOLE, rhythm=4.0)
     kit = decoder.step_prompts[0].kits[(0, 1)]
     assert kit[12, 36] == kit[12, 38] == pytest.approx(0.5)
-    vocab, grammar = engine.vocab, decoder.grammars[0]
-    grammar.advance(vocab.special("<fill>"))
-    grammar.advance(vocab["pos"].id(0))
-    if not grammar.mask()[vocab["pitch"].start + 36]:
-        vel = np.flatnonzero(grammar.mask()[vocab["vel"].start : vocab["vel"].stop])
-        grammar.advance(vocab["vel"].start + int(vel[-1]))
-    grammar.advance(vocab["pitch"].start + 36)
-    dur = np.flatnonzero(grammar.mask()[vocab["dur"].start : vocab["dur"].stop])
-    grammar.advance(vocab["dur"].start + int(dur[0]))
-    mask = grammar.mask()
-    out = decoder._priors(np.zeros((1, len(vocab)), np.float32), [mask])[0]
+    vocab = engine.vocab
+    mask = _at_beat_one(engine, decoder, key=36, duration=True)
+    out = _zero_priors(engine, decoder, mask)
     beat2, beat3 = vocab["pos"].id(12), vocab["pos"].id(24)
     assert mask[beat2] and mask[beat3]
     assert out[beat3] - out[beat2] == pytest.approx(-12.0)
@@ -388,17 +385,9 @@ def test_a_one_voice_note_is_not_held_over_the_positions_its_part_plays(engine):
     piece = Piece(tracks=[Track(program=0, notes=notes)], length=32.0)
     decoder = _decoder(engine, piece, HOLE, rhythm=4.0)
     assert decoder.step_prompts[0].rhythms[(0, 1)][[0, 24]] == pytest.approx([1.0, 0.5])
-    vocab, grammar = engine.vocab, decoder.grammars[0]
-    grammar.advance(vocab.special("<fill>"))
-    grammar.advance(vocab["pos"].id(0))
-    if not grammar.mask()[vocab["pitch"].start + 60]:
-        vel = np.flatnonzero(grammar.mask()[vocab["vel"].start : vocab["vel"].stop])
-        grammar.advance(vocab["vel"].start + int(vel[-1]))
-    grammar.advance(vocab["pitch"].start + 60)
-    assert grammar.rules_now.limit == 1
-    mask = grammar.mask()
-    dur = {int(t): vocab["dur"].start + i for i, t in enumerate(vocab.durations)
-           if mask[vocab["dur"].start + i]}  # fmt: skip
+    mask = _at_beat_one(engine, decoder, key=60)
+    assert decoder.grammars[0].rules_now.limit == 1
+    dur = _durations(engine, mask)
     assert 24 in dur and 48 in dur, sorted(dur)
-    out = decoder._priors(np.zeros((1, len(vocab)), np.float32), [mask])[0]
+    out = _zero_priors(engine, decoder, mask)
     assert out[dur[48]] - out[dur[24]] == pytest.approx(-1.0)

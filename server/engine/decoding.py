@@ -132,10 +132,10 @@ class StepDecoder:
         Rhythm: an onset position loses `rhythm` nats times the share of the hole's track's
         context bars that do not use it, and under a one-voice limit a note's duration loses
         half that times the largest share among the positions it would ring over (`_hold`).
-        Harmony: a pitch loses `harmony` nats times how much
-        rarer its pitch class is around the hole than the commonest one. Each family's legal
-        tokens keep their total probability, so whether another note comes (and so the
-        density) stays the model's choice; only where it lands and which pitch it takes move.
+        Harmony: a pitch loses `harmony` nats times how much rarer its pitch class is around
+        the hole than the commonest one. Each family's legal tokens keep their total
+        probability, so whether another note comes (and so the density) stays the model's
+        choice; only where it lands, which pitch it takes and how long it is move.
         Drum tracks get no harmony; the rhythm prior picks their kit pieces too (`_kit`, at
         twice its strength), which may also make a further note at the same onset rarer."""
         rhythm, harmony = self.options.rhythm, self.options.harmony
