@@ -243,6 +243,50 @@ def test_init_from_a_checkpoint_of_an_older_language(tmp_path):
     assert vocab_mod.load(out / "last" / "language.json").tokens == VOCAB.tokens
 
 
+def test_a_longer_context_keeps_what_the_model_knew():
+    """extend_positions keeps every learnt row, so a prompt that fitted before scores exactly
+    as before; the new rows start as copies of the first ones, and a prompt longer than the
+    old context now runs."""
+    from training.checkpoints import extend_positions
+
+    old = _tiny_model(VOCAB)
+    new = _tiny_model(VOCAB)
+    new.load_state_dict(old.state_dict())
+    assert extend_positions(new, 1536) == 1024 and new.config.n_positions == 1536
+    ids = torch.randint(0, len(VOCAB), (1, 512))
+    with torch.no_grad():
+        assert torch.equal(old(ids).logits, new(ids).logits)
+        wpe = new.transformer.wpe.weight
+        assert torch.equal(wpe[512:1024], wpe[:512]) and torch.equal(wpe[1024:], wpe[:512])
+        long = new(torch.randint(0, len(VOCAB), (1, 1536))).logits
+    assert long.shape == (1, 1536, len(VOCAB)) and torch.isfinite(long).all()
+    assert extend_positions(new, 1536) == 0
+    with pytest.raises(ValueError, match="shorter"):
+        extend_positions(new, 256)
+
+
+def test_init_to_a_longer_context_and_resume_it(tmp_path):
+    """`--init` with a longer --context than the checkpoint's trains the longer model (its
+    config says so, for the exporter); resuming it needs the same --context, said plainly."""
+    from training.checkpoints import save
+
+    save(_tiny_model(VOCAB), tmp_path / "short", VOCAB)
+    out = tmp_path / "run"
+    source = ds.list_pieces(PIECES)
+    longer = [a if a != "512" else "768" for a in TINY]
+    args = ["--out", str(out), "--max-steps", "1", "--init", str(tmp_path / "short"), *longer]
+    train.run(train.parse_args(args), source, source)
+    assert json.loads((out / "last" / "config.json").read_text())["n_positions"] == 768
+    with pytest.raises(SystemExit, match="--context 768"):
+        train.run(train.parse_args(["--out", str(out), "--max-steps", "2", "--resume", *TINY]),
+                  source, source)  # fmt: skip
+    shorter = [a if a != "512" else "256" for a in TINY]
+    with pytest.raises(SystemExit, match="shorter than the model's 512"):
+        args = ["--out", str(tmp_path / "r2"), "--max-steps", "1", "--init",
+                str(tmp_path / "short"), *shorter]  # fmt: skip
+        train.run(train.parse_args(args), source, source)
+
+
 def test_rebar_redraws_bar_lines_in_an_odd_meter_of_the_same_beat():
     from training.augment import rebar
 

@@ -127,3 +127,25 @@ def adopt_language(model: torch.nn.Module, old: Vocabulary, new: Vocabulary) -> 
     model.tie_weights()
     model.config.midigen_language_version = new.document["version"]
     return added
+
+
+def extend_positions(model: torch.nn.Module, context: int) -> int:
+    """Give a GPT2 model `context` position rows, in place; returns how many are new.
+
+    A warm start to a longer context (issue 15: 4 bars each side of a 4-bar hole on a busy
+    piece needs ~2,048 tokens) keeps every learnt row, and row i beyond the old length starts
+    as a copy of row i mod old: learnt absolute positions mostly tell near from far, which a
+    copy keeps everywhere but at the seams, and Longformer found copied rows train in a short
+    run where random ones need a long one. Positions below the old length are unchanged, so
+    the model gives the same logits on any prompt that fitted before."""
+    wpe = model.transformer.wpe.weight.data
+    old = wpe.shape[0]
+    if context < old:
+        raise ValueError(f"--context {context} is shorter than the model's {old} positions")
+    if context == old:
+        return 0
+    rows = wpe[torch.arange(context) % old].clone()
+    model.transformer.wpe = torch.nn.Embedding(context, wpe.shape[1]).to(wpe.device, wpe.dtype)
+    model.transformer.wpe.weight.data.copy_(rows)
+    model.config.n_positions = context
+    return context - old

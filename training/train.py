@@ -44,7 +44,7 @@ from midigen.server.language.vocab import Vocabulary
 from training import corpus, pop909
 from training import dataset as ds
 from training.batching import ParallelBatches, batch_arrays
-from training.checkpoints import adopt_language, export, hf_from_bundle, save
+from training.checkpoints import adopt_language, export, extend_positions, hf_from_bundle, save
 from training.loss import Weights, evaluate, token_nll
 from training.schedule import lr_at, replan
 
@@ -188,6 +188,11 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
             state["total"] = args.max_steps
         torch.set_rng_state(trainer["torch_rng"])
         print(f"resumed from {last} at step {state['step']}", flush=True)
+        if model.config.n_positions != args.context:
+            raise SystemExit(
+                f"train: {last} has a {model.config.n_positions}-token context; "
+                f"resume with --context {model.config.n_positions}"
+            )
     elif args.init is not None:
         torch.manual_seed(args.seed)
         source = args.init
@@ -200,6 +205,16 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
             added = adopt_language(model, init_vocab, vocab)
             print(f"language {init_vocab.document['version']} -> {vocab.document['version']}: "
                   f"{added} new tokens", flush=True)  # fmt: skip
+        try:
+            added = extend_positions(model, args.context)
+        except ValueError as e:
+            raise SystemExit(f"train: {e}") from None
+        if added:
+            print(
+                f"context {args.context - added} -> {args.context}: {added} position rows "
+                "copied from the first ones",
+                flush=True,
+            )
         model.config.midigen_window_bars = args.window_bars  # what this run trains it for
         model.config.midigen_max_tracks = args.max_tracks
         trainer = None
