@@ -188,6 +188,12 @@ def test_compare_puts_the_model_beside_the_baselines(compared):
     assert report["paired"][names[1]]["onset_overlap"] == musicality.paired(
         report["records"][compare.MODEL], report["records"][names[1]], "onset_overlap"
     )
+    # the tiny model's 4-bar windows take a 4-bar hole as two 2-bar steps, each showing one
+    # bar on either side, where every task has 3 or 4 context bars before its hole
+    shown = report["context_records"]
+    assert len(shown) == 4 and all(s["context_before"] == s["context_after"] == 1 for s in shown)
+    assert all(s["context_before_possible"] >= 3 for s in shown)
+    assert report["context"] == {"tasks": 4, "full": 0.0, "before": 1.0, "after": 1.0}
     lines = compare.table(report)
     assert len(lines) == 2 + len(compare.ROWS) and all(line.count("|") == 7 for line in lines)
     assert len(list(rolls.glob("*.png"))) == 2 * 3
@@ -211,6 +217,8 @@ def test_the_card_states_the_reports_numbers(compared, tmp_path):
     onsets = report["paired"][card_baselines.REPEAT]["onset_overlap"]
     assert f"onsets {onsets['mean']:+.2f} +- " in text
     goals = {g[0]: g for g in card_baselines.goals(reports)}
+    context = [g for name, g in goals.items() if "4 bars each side" in name]
+    assert len(context) == 1 and context[0][3] is False and "0.0 % of 4 tasks" in context[0][2]
     repeat = report["generators"][card_baselines.REPEAT]
     pc = goals["POP909 4-bar infills: pitch-class correlation"]
     paired = report["paired"][card_baselines.REPEAT]

@@ -72,6 +72,14 @@ def goals(reports: dict[str, dict]) -> list[tuple[str, str, str, bool]]:
              "not measured" if outside is None else f"{outside} of {model['notes']} notes",
              outside == 0)
         )  # fmt: skip
+        shown = report.get("context")  # reports from session 10 on
+        if shown and shown["tasks"]:
+            rows.append(
+                (f"{SPLITS[split]}: the window shows the 4 bars each side of a 4-bar hole "
+                 "(or all the piece has there)", "every task",
+                 f"{pct(shown['full'])} of {shown['tasks']} tasks (bars shown before / after: "
+                 f"{num(shown['before'])} / {num(shown['after'])})", shown["full"] == 1.0)
+            )  # fmt: skip
     return rows
 
 

@@ -36,7 +36,13 @@ from pathlib import Path
 import numpy as np
 
 from midigen.exporter.bundle import BundleError
-from midigen.server.engine.generation import Done, GenerationError, Request, generate
+from midigen.server.engine.generation import (
+    Done,
+    GenerationError,
+    Request,
+    generate,
+    plan_steps,
+)
 from midigen.server.engine.sampling import SamplingOptions
 from midigen.server.engine.session import Engine
 from midigen.server.language import vocab as vocab_mod
@@ -71,12 +77,51 @@ def model_notes(
     engine: Engine, task: PhraseTask, options: SamplingOptions
 ) -> tuple[list[Note], Done]:
     """The model's notes in the task's hole, and generation's Done (timing, seed)."""
-    request = Request("infill", [Selection(task.track, task.first, task.last)], sampling=options)
     done = None
-    for event in generate(engine, task.piece, request):
+    for event in generate(engine, task.piece, _request(task, options)):
         done = event
     assert isinstance(done, Done)
     return notes_in(done.pieces[0].tracks[task.track].notes, *task.span), done
+
+
+def context_shown(engine: Engine, task: PhraseTask) -> dict[str, int]:
+    """How many bars of the piece the model's windows show before the hole's first bar and after
+    its last, and how many the task has there (phrase_tasks.CONTEXT, or up to the piece's
+    edge): issue 15 asks for a window that sees 4 bars on each side of a 4-bar hole."""
+    steps = plan_steps(engine, task.piece, _request(task, SamplingOptions()))
+    first = next(s for s in steps if task.first in s.bars)
+    last = next(s for s in reversed(steps) if task.last in s.bars)
+    n_bars = len(task.piece.bars())
+    return {
+        "context_before": sum(b < task.first for b in first.bars),
+        "context_after": sum(b > task.last for b in set(last.bars)),
+        "context_before_possible": min(phrase_tasks.CONTEXT, task.first),
+        "context_after_possible": min(phrase_tasks.CONTEXT, n_bars - 1 - task.last),
+    }
+
+
+def context_summary(shown: list[dict[str, int]]) -> dict:
+    """The share of tasks whose windows show every context bar the task has (up to 4 each
+    side), and the mean bars shown each side."""
+    full = [s["context_before"] >= s["context_before_possible"]
+            and s["context_after"] >= s["context_after_possible"] for s in shown]  # fmt: skip
+    return {
+        "tasks": len(shown),
+        "full": float(np.mean(full)) if shown else None,
+        "before": float(np.mean([s["context_before"] for s in shown])) if shown else None,
+        "after": float(np.mean([s["context_after"] for s in shown])) if shown else None,
+    }
+
+
+def context_line(summary: dict) -> str:
+    return (f"context: the model's windows show every context bar a task has (up to "
+            f"{phrase_tasks.CONTEXT} each side) in {summary['full']:.0%} of {summary['tasks']} "
+            f"tasks; bars shown before / after the hole: {summary['before']:.2f} / "
+            f"{summary['after']:.2f}")  # fmt: skip
+
+
+def _request(task: PhraseTask, options: SamplingOptions) -> Request:
+    return Request("infill", [Selection(task.track, task.first, task.last)], sampling=options)
 
 
 def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocabulary,
@@ -85,7 +130,7 @@ def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocab
     names = ([MODEL] if engine else []) + list(BASELINES) + [ORIGINAL]
     records: dict[str, list[dict]] = {name: [] for name in names}
     seconds = dict.fromkeys(names, 0.0)
-    drawn, refused, pictures, model_ms, model_bars = [], [], [], 0.0, 0
+    drawn, refused, pictures, model_ms, model_bars, seen = [], [], [], 0.0, 0, []
     for seed in range(seeds):
         for i, task in enumerate(phrase_tasks.choose(items, tasks, seed, vocab)):
             where = {"seed": seed, "work": task.work, "track": task.track, "bars": list(task.bars)}
@@ -100,6 +145,7 @@ def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocab
                     continue
                 seconds[MODEL] += time.perf_counter() - began
                 model_ms, model_bars = model_ms + done.total_ms, model_bars + len(task.bars)
+                seen.append({**where, **context_shown(engine, task)})
             for k, (name, baseline) in enumerate(BASELINES.items()):
                 began = time.perf_counter()
                 out[name] = baseline(task, np.random.default_rng([seed, i, k]))
@@ -127,6 +173,8 @@ def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocab
         },
         "generator_seconds": {name: round(s, 2) for name, s in seconds.items()},
         "model_ms_per_bar": model_ms / model_bars if model_bars else None,
+        "context": context_summary(seen) if engine is not None else None,
+        "context_records": seen,
         "rolls": pictures,
         "records": records,
     })  # fmt: skip
@@ -230,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     timing = ", ".join(f"{n} {s:.1f} s" for n, s in report["generator_seconds"].items())
     ms = report["model_ms_per_bar"]
     print(f"\ntiming: {timing}" + ("" if ms is None else f"; model {ms:.0f} ms per bar"))
+    if report["context"]:
+        print(context_line(report["context"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1))

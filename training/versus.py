@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, means in result["means"].items():
         shown = ", ".join(f"{m} {v:.3f}" for m, v in means.items() if v is not None)
         print(f"  {name} means: {shown}")
+    for name, report in zip(("candidate", "shipped"), reports):
+        if report.get("context"):  # reports from session 10 on
+            print(f"  {name} {compare.context_line(report['context'])}")
 
 
 if __name__ == "__main__":

@@ -159,6 +159,12 @@ def generate(
     yield done
 
 
+def plan_steps(engine: Engine, piece: Piece, request: Request) -> list[Step]:
+    """The window steps `generate` takes for `request`: what the model is shown of the piece
+    around each hole (evaluations report how many bars of context that is)."""
+    return _plan(engine, _working_piece(piece, request), len(piece.bars()), request)
+
+
 def step_prompts(engine: Engine, piece: Piece, request: Request) -> list[list[int]]:
     """The prompt of every window step, built on the piece as given (before any step wrote its
     bars): for benchmarks and for looking at what the model is asked."""
@@ -303,5 +309,6 @@ __all__ = [
     "Progress",
     "Request",
     "generate",
+    "plan_steps",
     "step_prompts",
 ]
