@@ -106,8 +106,7 @@ def test_the_last_few_prompts_are_kept_the_oldest_dropped(pair, prompt):
     engine keeps pushes the oldest out."""
     engine, _ = pair
     engine.forget()
-    slots = engine._cache.kept_slots
-    assert slots == KEPT_PROMPTS  # the default model's 12.6 MB rows: all four fit KEPT_BYTES
+    slots = KEPT_PROMPTS  # the bench prompt's cache is 8 MB: all four fit KEPT_BYTES
     prompts = [[t] + prompt[1:] for t in range(1, slots + 2)]  # differ from token 0
     for p in prompts[:slots]:
         run(engine, [p], keep=True)
@@ -176,16 +175,38 @@ def _notes(done):
     return [t.notes for p in done.pieces for t in p.tracks]
 
 
-def test_a_big_model_keeps_fewer_prompts(bundle):
-    """Each kept prompt is a row of cache (75 MB for GPT2-small): fewer fit the budget, but
-    one always does."""
+def test_kept_prompts_are_as_long_as_the_prompt_and_a_big_model_keeps_fewer(bundle):
+    """A kept prompt costs its own length of cache, not the model's context, so a longer context
+    keeps as many prompts; a model whose prompts are big (GPT2-small's 1,024-token rows are
+    75 MB) keeps fewer within KEPT_BYTES, but always the newest. The oldest one's buffers are
+    reused when long enough."""
     from midigen.server.engine.kvcache import SharedCache
 
     engine = Engine(bundle, device="cpu", threads=1)
     meta = dict(engine.bundle.meta)
-    for heads, slots in ((4, KEPT_PROMPTS), (512, 1)):
-        meta.update(kv_heads=heads, context_length=1024, head_dim=64)
-        cache = SharedCache(engine.session, meta, engine.past_names, engine.present_names,
-                            "cpu", engine._run)  # fmt: skip
-        row = 4 * len(engine.past_names) * heads * 1024 * 64
-        assert cache.kept_slots == slots == max(1, min(KEPT_PROMPTS, KEPT_BYTES // row))
+    names = engine.past_names
+    for heads, context, kept in ((4, 2048, KEPT_PROMPTS), (64, 1024, 1)):
+        meta.update(kv_heads=heads, context_length=context, head_dim=64)
+        cache = SharedCache(engine.session, meta, names, engine.present_names, "cpu",
+                            engine._run)  # fmt: skip
+        cache.arrays = [np.full((1, heads, context, 64), float(i), np.float32)
+                        for i in range(len(names))]  # fmt: skip
+        for t in range(KEPT_PROMPTS + 1):
+            cache._keep([t] * 664)
+        assert len(cache.kept) == kept and cache.kept[-1][0] == [KEPT_PROMPTS] * 664
+        assert cache.kept_bytes() <= KEPT_BYTES or kept == 1
+        for i, saved in enumerate(cache.kept[-1][1]):
+            assert saved.shape == (heads, 6 * PREFILL_CHUNK, 64)  # 664 rounded up to a chunk
+            assert (saved[:, :664] == i).all()
+    # 4 x 4 heads x 768 tokens: 7.9 MB per prompt for the tiny model's layers
+    assert KEPT_PROMPTS * 4 * len(names) * 4 * 768 * 64 <= KEPT_BYTES
+    meta.update(kv_heads=4, context_length=2048, head_dim=64)
+    cache = SharedCache(engine.session, meta, names, engine.present_names, "cpu", engine._run)
+    cache.arrays = [np.zeros((1, 4, 2048, 64), np.float32) for _ in names]
+    for t in range(KEPT_PROMPTS):
+        cache._keep([t] * 600)
+    oldest = cache.kept[0][1]
+    cache._keep([9] * 640)  # fits the oldest's 640 tokens: its buffers are reused
+    assert cache.kept[-1][1] is oldest
+    cache._keep([8] * 641)  # longer than any freed buffer: new memory
+    assert cache.kept[-1][1][0].shape[1] == 6 * PREFILL_CHUNK

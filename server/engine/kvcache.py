@@ -14,8 +14,9 @@ forget tokens (a rejected bar) is rewound to a mark, and a finished row sits ste
   run through a second session over the same buffers (the bundle's prefill graph, whose
   unfused layer norms are faster over many tokens: exporter/prefill_graph.py).
 
-  On the CPU it also keeps copies of the caches of the last few prompts (`kept_slots`: up to 4
-  within 64 MB, at least one) it was asked to keep (a request's first window step): a musician
+  On the CPU it also keeps copies of the caches of the last few prompts (up to 4 within 64 MB,
+  at least one, each as long as its prompt) it was asked to keep (a request's first window
+  step): a musician
   pressing generate again, or editing a later track, sends a prompt that shares a prefix with
   one of them, and prefill is most of the time to the first bar. Prompts run in fixed
   PREFILL_CHUNK-token pieces from position 0 and reuse resumes at a piece boundary, so a reused
@@ -38,8 +39,8 @@ class EngineError(RuntimeError):
 Run = Callable[[object, object], None]  # runs a session on a binding, timing and counting it
 Stop = Callable[[], bool]  # asked between prefill chunks: True abandons the prefill
 PREFILL_CHUNK = 128  # tokens per prefill run: 3-6 % slower than one run on one core (BENCHMARKS)
-KEPT_PROMPTS = 4  # prompt caches kept for reuse at most (50 MB for the default model) ...
-KEPT_BYTES = 64 << 20  # ... and as many as fit in this, but always one (GPT2-small: 75 MB)
+KEPT_PROMPTS = 4  # prompt caches kept for reuse at most (8 MB each for the bench's prompt) ...
+KEPT_BYTES = 64 << 20  # ... and as many as fit in this, but always one (GPT2-small: 75 MB at 1k)
 
 
 def check_prompts(prompts: Sequence[Sequence[int]], context: int) -> None:
@@ -176,8 +177,6 @@ class SharedCache:
         self.values: list = []  # the buffers as OrtValues
         self.step_binding = None  # bound once per batch size: steps only refill its inputs
         self.kept: list[tuple[list[int], list[np.ndarray]]] = []  # (prompt, its K/V), oldest first
-        row_bytes = 4 * len(past_names) * int(np.prod(self.row_shape))
-        self.kept_slots = max(1, min(KEPT_PROMPTS, KEPT_BYTES // row_bytes))
         self.prefilled = 0  # prompt tokens run through the model, over the cache's life
         self.reused = 0  # prompt tokens whose cache was copied from a kept prompt
 
@@ -260,17 +259,29 @@ class SharedCache:
         return logits[0, -1]
 
     def _keep(self, prompt: list[int]) -> None:
-        """Copy row 0's cache for `prompt` into a kept slot: the oldest one's buffers once all
-        are used, so steady use allocates nothing (fresh memory costs page faults: copying the
-        664-token bench prompt took 2-8 ms into new arrays, 0.5 ms into used ones)."""
-        if len(self.kept) < self.kept_slots:
-            saved = [np.empty(self.row_shape, np.float32) for _ in self.arrays]
-        else:
-            saved = self.kept.pop(0)[1]
+        """Copy row 0's cache for `prompt` into a kept slot as long as the prompt (rounded up to
+        a chunk), so a 2,048-token model keeps as many ~700-token prompts as a 1,024-token one.
+        Once KEPT_PROMPTS are kept the oldest goes, and its buffers are reused when long enough,
+        so steady use allocates nothing (fresh memory costs page faults: copying the 664-token
+        bench prompt took 2-8 ms into new arrays, 0.5 ms into used ones); then the oldest go
+        until all fit KEPT_BYTES, the newest always staying."""
         n = len(prompt)
+        saved = None
+        if len(self.kept) >= KEPT_PROMPTS:
+            saved = self.kept.pop(0)[1]
+        if saved is None or saved[0].shape[1] < n:
+            kv_heads, context, head_dim = self.row_shape
+            length = min(context, -(-n // PREFILL_CHUNK) * PREFILL_CHUNK)
+            saved = [np.empty((kv_heads, length, head_dim), np.float32) for _ in self.arrays]
         for b, a in zip(saved, self.arrays):
             b[:, :n] = a[0, :, :n]
         self.kept.append((prompt, saved))
+        while len(self.kept) > 1 and self.kept_bytes() > KEPT_BYTES:
+            self.kept.pop(0)
+
+    def kept_bytes(self) -> int:
+        """Memory held by the kept prompt caches."""
+        return sum(b.nbytes for _, saved in self.kept for b in saved)
 
     def _run_chunk(self, ids: np.ndarray, start: int, values: list,
                    ends: np.ndarray) -> np.ndarray:  # fmt: skip
