@@ -280,6 +280,14 @@ def test_init_to_a_longer_context_and_resume_it(tmp_path):
     with pytest.raises(SystemExit, match="--context 768"):
         train.run(train.parse_args(["--out", str(out), "--max-steps", "2", "--resume", *TINY]),
                   source, source)  # fmt: skip
+    unset = [a for a in TINY if a not in ("--context", "512")]  # the checkpoint's own
+    resumed = train.run(train.parse_args(["--out", str(out), "--max-steps", "2", "--resume",
+                                          *unset]), source, source)  # fmt: skip
+    assert resumed["step"] == 2
+    again = ["--out", str(tmp_path / "r3"), "--max-steps", "1", "--init", str(out / "best"),
+             *unset]  # fmt: skip
+    train.run(train.parse_args(again), source, source)
+    assert json.loads((tmp_path / "r3" / "last" / "config.json").read_text())["n_positions"] == 768
     shorter = [a if a != "512" else "256" for a in TINY]
     with pytest.raises(SystemExit, match="shorter than the model's 512"):
         args = ["--out", str(tmp_path / "r2"), "--max-steps", "1", "--init",

@@ -49,6 +49,7 @@ from training.loss import Weights, evaluate, token_nll
 from training.schedule import lr_at, replan
 
 DEFAULT_RUNS = Path.home() / ".cache" / "midigen" / "runs"
+DEFAULT_CONTEXT = 1024  # a new model's context: a 4-bar hole with 2 bars each side on busy pieces
 
 
 # ----------------------------------------------------------------------------- model
@@ -100,7 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--context", type=int, default=1024)
+    p.add_argument("--context", type=int, default=None,
+                   help=f"tokens a window may take (from scratch: {DEFAULT_CONTEXT}; --init and "
+                   "--resume: the checkpoint's own; --init may ask for more)")  # fmt: skip
     p.add_argument("--dropout", type=float, default=0.0)
     # data
     p.add_argument("--window-bars", type=int, default=4)
@@ -163,8 +166,6 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         else args.device  # fmt: skip
     vocab = vocab_mod.load()
     pad = vocab.special("<pad>")
-    cfg = ds.Config(window_bars=args.window_bars, max_tracks=args.max_tracks,
-                    context=args.context)  # fmt: skip
     train_pieces = train_pieces or ds.cache_pieces(args.cache, "train")
     valid_pieces = valid_pieces or ds.cache_pieces(args.cache, "valid")
     valid_sources = {"corpus": valid_pieces}
@@ -188,10 +189,10 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
             state["total"] = args.max_steps
         torch.set_rng_state(trainer["torch_rng"])
         print(f"resumed from {last} at step {state['step']}", flush=True)
-        if model.config.n_positions != args.context:
+        if args.context not in (None, model.config.n_positions):
             raise SystemExit(
                 f"train: {last} has a {model.config.n_positions}-token context; "
-                f"resume with --context {model.config.n_positions}"
+                f"resume with --context {model.config.n_positions}, or without --context"
             )
     elif args.init is not None:
         torch.manual_seed(args.seed)
@@ -206,7 +207,7 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
             print(f"language {init_vocab.document['version']} -> {vocab.document['version']}: "
                   f"{added} new tokens", flush=True)  # fmt: skip
         try:
-            added = extend_positions(model, args.context)
+            added = extend_positions(model, args.context or model.config.n_positions)
         except ValueError as e:
             raise SystemExit(f"train: {e}") from None
         if added:
@@ -221,8 +222,13 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         print(f"weights from {args.init}", flush=True)
     else:
         torch.manual_seed(args.seed)
+        args.context = args.context or DEFAULT_CONTEXT
         model = GPT2LMHeadModel(model_config(vocab, args))
         trainer = None
+
+    args.context = model.config.n_positions  # unset: the checkpoint's own
+    cfg = ds.Config(window_bars=args.window_bars, max_tracks=args.max_tracks,
+                    context=args.context)  # fmt: skip
 
     def arrays(seed: int, order: int) -> Iterator[np.ndarray]:
         stream = ds.examples(train_pieces, vocab, cfg, seed=seed)
