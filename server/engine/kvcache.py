@@ -16,13 +16,12 @@ forget tokens (a rejected bar) is rewound to a mark, and a finished row sits ste
 
   On the CPU it also keeps copies of the caches of the last few prompts (up to 4 within 64 MB,
   at least one, each as long as its prompt) it was asked to keep (a request's first window
-  step): a musician
-  pressing generate again, or editing a later track, sends a prompt that shares a prefix with
-  one of them, and prefill is most of the time to the first bar. Prompts run in fixed
-  PREFILL_CHUNK-token pieces from position 0 and reuse resumes at a piece boundary, so a reused
-  prefill computes exactly the pieces a fresh one would and its logits are bit for bit the same
-  (int8 bundles quantize activations per run, so without the fixed boundaries they would not
-  be). The pieces also let a cancel stop a long prompt between two of them.
+  step): a musician pressing generate again, or editing a later track, sends a prompt that
+  shares a prefix with one of them, and prefill is most of the time to the first bar. Prompts
+  run in fixed PREFILL_CHUNK-token pieces from position 0 and reuse resumes at a piece boundary,
+  so a reused prefill computes exactly the pieces a fresh one would and its logits are bit for
+  bit the same (int8 bundles quantize activations per run, so without the fixed boundaries they
+  would not be). The pieces also let a cancel stop a long prompt between two of them.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ class EngineError(RuntimeError):
 Run = Callable[[object, object], None]  # runs a session on a binding, timing and counting it
 Stop = Callable[[], bool]  # asked between prefill chunks: True abandons the prefill
 PREFILL_CHUNK = 128  # tokens per prefill run: 3-6 % slower than one run on one core (BENCHMARKS)
-KEPT_PROMPTS = 4  # prompt caches kept for reuse at most (8 MB each for the bench's prompt) ...
+KEPT_PROMPTS = 4  # prompt caches kept for reuse at most (9.4 MB each for the bench's) ...
 KEPT_BYTES = 64 << 20  # ... and as many as fit in this, but always one (GPT2-small: 75 MB at 1k)
 
 
