@@ -376,6 +376,44 @@ def test_a_slow_handler_loses_no_datagrams(serve):
     assert during > 1.5 * kernel_capacity(208 << 10), during
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_RXQ_OVFL is Linux's")
+def test_datagrams_the_kernel_drops_are_counted_and_logged(caplog):
+    """A full receive buffer drops datagrams before the server can see them; Linux counts them
+    (SO_RXQ_OVFL) and the server adds them up and says so, instead of a silent loss."""
+    server = OscServer(("127.0.0.1", 0))
+    server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a few datagrams
+    handled = []
+    server.handler = lambda sender, message: handled.append(message)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            data = p.Ping(reply_port=9).encode()
+            for _ in range(300):  # nobody reads yet
+                s.sendto(data, server.server_address)
+            with caplog.at_level(logging.WARNING, logger="midigen.osc"):
+                server.serve_in_thread()
+                # Linux stamps its running count on the datagrams queued after a drop, so the
+                # loss is known at the next one that arrives (a client's heartbeat, say)
+                sent, deadline = 300, time.monotonic() + WAIT
+                while not server.counts["kernel_dropped"]:
+                    assert time.monotonic() < deadline, (len(handled), server.counts)
+                    s.sendto(data, server.server_address)
+                    sent += 1
+                    time.sleep(0.05)
+                for _ in range(3):  # later datagrams carry the same running count: no new loss
+                    s.sendto(data, server.server_address)
+                    sent += 1
+                    time.sleep(0.05)
+                while len(handled) + server.counts["kernel_dropped"] < sent:
+                    assert time.monotonic() < deadline, (len(handled), sent, server.counts)
+                    time.sleep(0.02)
+        dropped = server.counts["kernel_dropped"]
+        assert len(handled) + dropped == sent and 0 < dropped < 300
+        assert f"dropped {dropped} datagrams" in caplog.text
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def kernel_capacity(rcvbuf: int) -> int:
     """How many of the test's /status datagrams an unread socket of this buffer holds."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as r, \

@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import queue
 import socket
+import sys
 import threading
 from collections.abc import Callable, Sequence
 
@@ -57,6 +58,8 @@ class OscServer:
             raise
         self.socket.settimeout(0.1)
         self._recverr = _ask_for_icmp_errors(self.socket, family)
+        self._drops = _ask_for_drop_counts(self.socket)
+        self._drops_seen = 0  # the kernel's running count at the last datagram read
         # Linux reports twice what it granted (the kernel's bookkeeping); report what it says
         self.rcvbuf = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self.server_address = self.socket.getsockname()
@@ -66,7 +69,7 @@ class OscServer:
         self.logs = LogLimiter(log)
         self.counts = {
             "datagrams": 0, "refused_hosts": 0, "malformed": 0, "sent": 0, "unreachable": 0,
-            "overflow": 0,
+            "overflow": 0, "kernel_dropped": 0,
         }  # fmt: skip
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,7 +117,7 @@ class OscServer:
         into ours (PENDING datagrams, at most 8 KB each) instead of overflowing."""
         while not self._stop.is_set():
             try:
-                data, sender = self.socket.recvfrom(65536)
+                data, sender = self._receive()
             except TimeoutError:
                 self._drain_errors()  # a send on another thread may have taken the error
                 continue
@@ -132,6 +135,27 @@ class OscServer:
                 self.counts["overflow"] += 1
                 self.logs.warning("overflow", "%d datagrams wait: one dropped", self.PENDING)
         self._pending.put(None)  # wakes the handling thread to stop
+
+    def _receive(self) -> tuple[bytes, Address]:
+        """One datagram, and the kernel's count of those it dropped before we read them (a
+        full receive buffer: the machine too busy for this thread to run, or the buffer too
+        small). They are otherwise lost without a trace, so they are counted and logged."""
+        if not self._drops:
+            return self.socket.recvfrom(65536)
+        data, ancillary, _, sender = self.socket.recvmsg(65536, socket.CMSG_SPACE(4))
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL and len(value) >= 4:
+                total = int.from_bytes(value[:4], sys.byteorder)
+                dropped, self._drops_seen = (total - self._drops_seen) % (1 << 32), total
+                if dropped:
+                    self.counts["kernel_dropped"] += dropped
+                    self.logs.warning(
+                        "kernel_dropped",
+                        "the system dropped %d datagrams before they could be read (receive "
+                        "buffer %d bytes): the machine is too busy, or raise net.core.rmem_max",
+                        dropped, self.rcvbuf,
+                    )  # fmt: skip
+        return data, sender
 
     def _handle_pending(self) -> None:
         while True:
@@ -208,6 +232,19 @@ class OscServer:
 
 
 IP_RECVERR, IPV6_RECVERR = 11, 25  # Linux <linux/in.h>, <linux/in6.h>
+SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)  # Linux <asm-generic/socket.h>
+
+
+def _ask_for_drop_counts(sock: socket.socket) -> bool:
+    """Ask Linux to attach its count of dropped datagrams to each one read. False where the
+    system cannot (then a drop is noticed only as a request that was never answered)."""
+    if not sys.platform.startswith("linux") or not hasattr(sock, "recvmsg"):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+        return True
+    except OSError:
+        return False
 
 
 def _ask_for_icmp_errors(sock: socket.socket, family: int) -> bool:
