@@ -37,9 +37,9 @@ $PY -m midigen.exporter.cli "$RUN/best" -o "$FP32" --optimize --threads 1 --forc
 $PY -m midigen.exporter.cli "$RUN/best" -o "$INT8" --optimize --int8 --threads 1 --force -q
 
 echo "== against the baselines, both held-out splits"
-$PY -m training.compare --model "$NEW" --split pop909-test --tasks 30 --seeds 3 \
+$PY -m training.compare --model "$NEW" --split pop909-test --tasks 60 --seeds 3 \
     --json "$RES/baselines-pop909-test.json" --rolls "$RES" > "$RES/compare-pop909.md" 2>&1 &
-$PY -m training.compare --model "$NEW" --split classical-test --tasks 30 --seeds 3 \
+$PY -m training.compare --model "$NEW" --split classical-test --tasks 60 --seeds 3 \
     --json "$RES/baselines-classical-test.json" --rolls "$RES" > "$RES/compare-classical.md" 2>&1
 wait
 
