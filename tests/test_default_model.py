@@ -194,3 +194,18 @@ def test_a_busy_groove_is_not_cut_short_by_the_context(shipped):
             starts = [n.start for n in done.pieces[0].tracks[drums].notes
                       if bar.start <= n.start < bar.end]  # fmt: skip
             assert len(starts) >= 16 and max(starts) >= bar.end - 1.0  # it grooves to the end
+
+
+def test_a_four_bar_hole_is_written_seeing_four_bars_on_each_side(shipped):
+    """Issue 15's context goal: pop repeats at 4 and 8 bars, so the hole and the 4 bars on
+    each side go to the model in one window step (the 8-bar model before it saw 2 each side)."""
+    from midigen.server.engine.generation import plan_steps
+    from midigen.server.tools.bench_engine import bench_piece
+
+    engine = Engine(shipped, device="cpu", threads=1)
+    piece = bench_piece(bars=12)  # four moderately busy parts: ~1,030 prompt tokens
+    request = Request("infill", [Selection(2, 4, 7)])
+    steps = plan_steps(engine, piece, request)
+    assert len(steps) == 1
+    assert set(range(0, 12)) <= set(steps[0].bars)
+    assert {(2, b) for b in range(4, 8)} == set(steps[0].fill)

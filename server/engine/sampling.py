@@ -25,7 +25,7 @@ class SamplingOptions:
     temperature: float = 1.0
     top_k: int = 0  # 0: no top-k cut
     top_p: float = 0.95  # nucleus: the far tail of 128 pitches is never drawn; 1.0: no cut
-    rhythm: float = 4.0  # nats an onset position loses when the track's context bars never use it
+    rhythm: float = 6.0  # nats an onset position loses when the track's context bars never use it
     harmony: float = 1.0  # nats a pitch loses when its class is the rarest around the hole
     seed: int | None = None  # None: a fresh random seed (reported back so it can be reused)
     retries: int = 3  # resamples of a bar that comes out unchanged, or empty against density
