@@ -30,6 +30,7 @@ from midigen.server.language.controls import (
 )
 from midigen.server.language.grid import window_from_piece
 from midigen.server.language.midifiles import read_midi
+from midigen.server.language.piece import Note, Piece, TimeSignature, Track
 from midigen.server.language.windows import Selection
 
 FAST = SamplingOptions(seed=1, max_bar_tokens=40)
@@ -140,6 +141,21 @@ def test_continue_adds_exactly_the_new_bars(engine, bmw):
     assert not [n for n in out.tracks[1].notes if n.start >= 32.0]  # the solo stays silent
     for track in (0, 2):  # each track's new bars arrive in order, each once
         assert [e.bar for e in bars if e.track == track] == [8, 9, 10, 11]
+
+
+@pytest.mark.parametrize("meter", [(6, 4), (2, 4)])
+def test_continue_takes_the_meter_the_file_sets_after_its_end(engine, meter):
+    """A MIDI file may change the meter where its notes stop: the new bars take that meter and
+    are exactly as many as asked (sized by the last bar's 4/4, a 6/4 change crashed writing
+    the last bar, and a 2/4 one left empty bars at the end)."""
+    notes = [Note(float(q), 60 + q % 4, 1.0, 80) for q in range(16)]
+    changes = [(0.0, TimeSignature(4, 4)), (16.0, TimeSignature(*meter))]
+    piece = Piece([Track(0, False, "p", notes)], changes, length=16.0)
+    bars, done, _ = run(engine, piece, mode="continue", selection=[Selection(0, 4, 6)], new_bars=3)
+    grid = done.pieces[0].bars()
+    quarters = 4.0 * meter[0] / meter[1]
+    assert len(grid) == 7 and [b.length for b in grid[4:]] == [quarters] * 3
+    assert [(e.bar, e.start) for e in bars] == [(4 + i, 16.0 + i * quarters) for i in range(3)]
 
 
 def test_loop_fills_the_range_and_leads_back(engine, bmw):

@@ -28,7 +28,7 @@ from ..language.grid import (
     check_selection,
     window_from_piece,
 )
-from ..language.piece import Note, Piece
+from ..language.piece import EPS, Note, Piece
 from ..language.registers import RegisterError
 from ..language.registers import resolve as resolve_register
 from ..language.tokens import encode, encode_notes
@@ -174,11 +174,17 @@ def step_prompts(engine: Engine, piece: Piece, request: Request) -> list[list[in
 
 
 def _working_piece(piece: Piece, request: Request) -> Piece:
-    """A copy whose bar grid covers the bars a continuation adds."""
+    """A copy whose bar grid has exactly the bars a continuation adds, each in the meter the
+    piece's time signatures give it. A change at or after the piece's end counts: a MIDI file
+    may set the meter of bars it has no notes in yet, and sizing the new bars by the last
+    bar's meter then gave a grid with fewer or more bars than the plan (a crash writing the
+    last bar, or an empty bar left over)."""
     work = piece.copy()
     if request.mode == "continue" and request.new_bars > 0:
-        last = piece.bars()[-1]
-        work.length = last.end + request.new_bars * last.time_signature.quarters
+        want = len(piece.bars()) + request.new_bars
+        while len(grid := work.bars()) < want:
+            work.length = grid[-1].end + 2 * EPS  # opens one more bar, in whatever meter
+            work.length = work.bars()[-1].end
     return work
 
 
