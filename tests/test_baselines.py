@@ -247,6 +247,26 @@ def test_the_card_states_the_reports_numbers(compared, tmp_path):
     assert card_baselines.section({}) == ([], [])
 
 
+def test_the_card_shows_the_continuations_after_the_infills(compared, engine, tmp_path):
+    report, _ = compared
+    items = [("test/0#x", piece_of(bars_of(PATTERN, 12), bars_of(PATTERN, 12, -12)))]
+    continued = compare.run(engine, items, 1, 1, engine.vocab, SamplingOptions(max_bar_tokens=24),
+                            mode="continue")  # fmt: skip
+    continued.update({"model": "models/tiny", "split": "pop909-test", "held_out_pieces": 1})
+    (tmp_path / "baselines-pop909-test.json").write_text(json.dumps(report))
+    (tmp_path / "continue-pop909-test.json").write_text(json.dumps(continued))
+    assert list(card_baselines.load(tmp_path)) == list(card_baselines.load(tmp_path, "continue"))
+    lines, _ = card_baselines.section(card_baselines.load(tmp_path),
+                                      card_baselines.load(tmp_path, "continue"))  # fmt: skip
+    text = "\n".join(lines)
+    infill, after = "\n".join(compare.table(report)), "\n".join(compare.table(continued))
+    assert infill != after and text.index(infill) < text.index("### Continuing a part")
+    assert text.index("### Continuing a part") < text.index(after) < text.index("The measures:")
+    assert "continued (1 tasks)" in text and "--mode continue" in text
+    # no continuation reports: no such section
+    assert "Continuing" not in "\n".join(card_baselines.section(card_baselines.load(tmp_path))[0])
+
+
 def test_cli_refuses_bad_arguments(capsys, tmp_path):
     with pytest.raises(SystemExit):
         compare.main(["--split", "nonsense"])
@@ -340,3 +360,52 @@ def test_validation_splits_hold_the_validation_pieces_only(monkeypatch):
     ]
     with pytest.raises(ValueError, match="unknown split 'pop909-train'"):
         phrase_tasks.load_split("pop909-train")
+
+
+def test_a_continuation_keeps_only_what_comes_before():
+    """`compare --mode continue` scores the same phrase as the end of a piece cut where it
+    starts: nothing after the hole may reach a baseline (or the server's measured controls)."""
+    melody = [Note(4.0 * b, 50 + b, 6.0) for b in range(12)]  # one pitch per bar, 1.5 bars long
+    long_chords = [Note(4.0 * b, 40 + b, 10.0) for b in range(0, 12, 2)]  # each rings 2.5 bars
+    task = phrase_tasks.continuation(task_of(piece_of(melody, long_chords)))
+    lo, hi = task.span
+    assert (lo, hi) == (16.0, 32.0) and task.piece.end == hi and len(task.piece.bars()) == 8
+    kept = [(n.start, n.pitch) for n in melody if lo <= n.start < hi]  # the answer is kept,
+    assert [(n.start, n.pitch) for n in task.original()] == kept  # the last note cut at the end
+    assert task.original()[-1].end == hi and task.outside()[-1].end == lo
+    assert [n.pitch for n in task.outside()] == [50, 51, 52, 53]  # no bar after the hole
+    chords = task.piece.tracks[1].notes
+    assert [n.pitch for n in chords] == [40, 42]  # its notes in the hole and after: gone
+    assert chords[0].end == 10.0 and chords[1].end == lo  # bar 3's ends where the clip does
+    for seed in range(6):  # the part's own other bars: bars before the hole only
+        out = baselines.other_bars(task, np.random.default_rng(seed))
+        assert {n.pitch - 50 for n in out} <= {0, 1, 2, 3}
+
+
+def test_compare_continues_the_part_from_a_piece_that_ends_at_the_hole(engine, monkeypatch):
+    """The server is asked what a DAW's continue sends: the piece up to the hole's first bar,
+    the task's track continued by the hole's bars."""
+    asked = []
+    real = compare.generate
+
+    def spy(engine, piece, request):
+        asked.append((piece, request))
+        return real(engine, piece, request)
+
+    monkeypatch.setattr(compare, "generate", spy)
+    items = [("test/0#x", piece_of(bars_of(PATTERN, 12), bars_of(PATTERN, 12, -12)))]
+    options = SamplingOptions(max_bar_tokens=24)
+    report = compare.run(engine, items, 1, 1, engine.vocab, options, mode="continue")
+    assert report["mode"] == "continue" and report["generations"] == 1
+    ((piece, request),) = asked
+    (where,) = [(r["bars"], r["track"]) for r in report["records"][compare.MODEL]]
+    first, last = where[0][0], where[0][-1]
+    assert request.mode == "continue" and request.new_bars == 4 and last == first + 3
+    assert [(s.track, s.first_bar, s.last_bar) for s in request.selection] == [
+        (where[1], first, last)
+    ]
+    assert piece.end == 4.0 * first and len(piece.bars()) == first  # nothing from the hole on
+    assert all(n.start < 4.0 * first for t in piece.tracks for n in t.notes)
+    (shown,) = report["context_records"]
+    assert shown["context_after"] == shown["context_after_possible"] == 0
+    assert report["generators"][compare.MODEL]["notes"] > 0  # it wrote into the hole

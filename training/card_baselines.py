@@ -30,11 +30,12 @@ ONSET_SLACK = 0.05  # grid-onset overlap at most this far below "repeat the bar 
 DENSITY_GOAL = 0.90  # share of refilled bars within +-1 of the requested density
 
 
-def load(results: Path) -> dict[str, dict]:
-    """The reports present in `results`, by split, in SPLITS order."""
+def load(results: Path, prefix: str = "baselines") -> dict[str, dict]:
+    """The reports present in `results`, by split, in SPLITS order: `baselines-SPLIT.json`
+    (infills), or with prefix "continue" the continuations (`compare --mode continue`)."""
     out = {}
     for split in SPLITS:
-        path = Path(results) / f"baselines-{split}.json"
+        path = Path(results) / f"{prefix}-{split}.json"
         if path.is_file():
             out[split] = json.loads(path.read_text())
     return out
@@ -181,8 +182,10 @@ def _definitions() -> list[str]:
     return doc[doc.index("- **") :].strip().splitlines()
 
 
-def section(reports: dict[str, dict]) -> tuple[list[str], list[str]]:
-    """(Markdown lines of the section, PNG file names it shows)."""
+def section(reports: dict[str, dict], continued: dict[str, dict] | None = None
+            ) -> tuple[list[str], list[str]]:  # fmt: skip
+    """(Markdown lines of the section, PNG file names it shows); `continued`: the
+    continuation reports (load(..., "continue")), shown after the infills."""
     if not reports:
         return [], []
     first = next(iter(reports.values()))
@@ -237,6 +240,7 @@ def section(reports: dict[str, dict]) -> tuple[list[str], list[str]]:
         "--rolls RESULTS"
         for split, r in reports.items()
     ]
+    lines += continuation_section(continued or {})
     lines += [
         "The measures:",
         "",
@@ -250,3 +254,41 @@ def section(reports: dict[str, dict]) -> tuple[list[str], list[str]]:
         "",
     ]
     return lines, pictures
+
+
+def continuation_section(reports: dict[str, dict]) -> list[str]:
+    """Markdown lines for the continuations (`compare --mode continue`): the same tasks as the
+    infills, each cut where its hole starts, so the model and the baselines see only the bars
+    before. The issue sets no target for them; the table says how the mode users press most
+    after infill compares with copying."""
+    if not reports:
+        return []
+    lines = [
+        "### Continuing a part",
+        "",
+        "The same tasks, each as a piece that ends where its hole starts: the track is "
+        "continued by the hole's 4 bars (the server's `continue`, as the REAPER scripts send "
+        "it), the other parts silent there, and the controls are measured from the bars before "
+        "(an infill's come from the selected bars themselves). The baselines see the same "
+        '(phrase_tasks.continuation): "own other bars" copies bars from before the hole. The '
+        "polyphony row counts tasks over the original hole's own limit, which the server does "
+        "not know here.",
+        "",
+    ]
+    for split, report in reports.items():
+        tasks = report["generators"][ORIGINAL]["tasks"]
+        lines += [
+            f"#### {SPLITS[split]}, continued ({tasks} tasks)",
+            "",
+            *table(report),
+            "",
+            *_paired_lines(report),
+        ]
+    r = next(iter(reports.values()))
+    lines += [
+        "Made with `python -m training.compare --mode continue --model "
+        f"{r['model']} --split SPLIT --tasks {r['tasks_per_seed']} --seeds {r['seeds']} "
+        "--json RESULTS/continue-SPLIT.json`.",
+        "",
+    ]
+    return lines

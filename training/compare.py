@@ -56,6 +56,7 @@ from training.heldout import excerpt, run_record
 from training.phrase_tasks import TICKS, PhraseTask, notes_in, tick
 
 MODEL, ORIGINAL = "model", "original"
+MODES = ("infill", "continue")
 PAIRED = ("pc_correlation", "onset_overlap")  # measures compared task by task with baselines
 # (summary key, label, format) rows of the table, in the order the card shows them
 ROWS = (
@@ -74,21 +75,21 @@ ROWS = (
 
 
 def model_notes(
-    engine: Engine, task: PhraseTask, options: SamplingOptions
+    engine: Engine, task: PhraseTask, options: SamplingOptions, mode: str = "infill"
 ) -> tuple[list[Note], Done]:
     """The model's notes in the task's hole, and generation's Done (timing, seed)."""
     done = None
-    for event in generate(engine, task.piece, _request(task, options)):
+    for event in generate(engine, *_inputs(task, options, mode)):
         done = event
     assert isinstance(done, Done)
     return notes_in(done.pieces[0].tracks[task.track].notes, *task.span), done
 
 
-def context_shown(engine: Engine, task: PhraseTask) -> dict[str, int]:
+def context_shown(engine: Engine, task: PhraseTask, mode: str = "infill") -> dict[str, int]:
     """How many bars of the piece the model's windows show before the hole's first bar and after
     its last, and how many the task has there (phrase_tasks.CONTEXT, or up to the piece's
     edge): issue 15 asks for a window that sees 4 bars on each side of a 4-bar hole."""
-    steps = plan_steps(engine, task.piece, _request(task, SamplingOptions()))
+    steps = plan_steps(engine, *_inputs(task, SamplingOptions(), mode))
     first = next(s for s in steps if task.first in s.bars)
     last = next(s for s in reversed(steps) if task.last in s.bars)
     n_bars = len(task.piece.bars())
@@ -120,32 +121,45 @@ def context_line(summary: dict) -> str:
             f"{summary['after']:.2f}")  # fmt: skip
 
 
-def _request(task: PhraseTask, options: SamplingOptions) -> Request:
-    return Request("infill", [Selection(task.track, task.first, task.last)], sampling=options)
+def _inputs(task: PhraseTask, options: SamplingOptions, mode: str) -> tuple[Piece, Request]:
+    """The piece and request the server gets: an infill of the hole in the whole piece, or a
+    continuation of the task's track by the hole's bars from a piece that ends where the hole
+    starts (`task` is then a phrase_tasks.continuation)."""
+    selection = [Selection(task.track, task.first, task.last)]
+    if mode == "infill":
+        return task.piece, Request("infill", selection, sampling=options)
+    piece = task.refilled([])
+    piece.length = task.span[0]
+    return piece, Request("continue", selection, new_bars=len(task.bars), sampling=options)
 
 
 def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocabulary,
-        options: SamplingOptions, rolls: Path | None = None) -> dict:  # fmt: skip
-    """Every generator on every task of every seed; the JSON-ready report."""
+        options: SamplingOptions, rolls: Path | None = None, mode: str = "infill"
+        ) -> dict:  # fmt: skip
+    """Every generator on every task of every seed; the JSON-ready report. `mode` "continue"
+    turns each task into its continuation (phrase_tasks.continuation): the same tasks, so the
+    two modes compare task by task."""
     names = ([MODEL] if engine else []) + list(BASELINES) + [ORIGINAL]
     records: dict[str, list[dict]] = {name: [] for name in names}
     seconds = dict.fromkeys(names, 0.0)
     drawn, refused, pictures, model_ms, model_bars, seen = [], [], [], 0.0, 0, []
     for seed in range(seeds):
         for i, task in enumerate(phrase_tasks.choose(items, tasks, seed, vocab)):
+            if mode == "continue":
+                task = phrase_tasks.continuation(task)
             where = {"seed": seed, "work": task.work, "track": task.track, "bars": list(task.bars)}
             out: dict[str, list[Note]] = {}
             if engine is not None:
                 began = time.perf_counter()
                 sampling = dataclasses.replace(options, seed=seed * 1_000_003 + i)
                 try:
-                    out[MODEL], done = model_notes(engine, task, sampling)
+                    out[MODEL], done = model_notes(engine, task, sampling, mode)
                 except GenerationError as e:
                     refused.append({**where, "reason": str(e)})
                     continue
                 seconds[MODEL] += time.perf_counter() - began
                 model_ms, model_bars = model_ms + done.total_ms, model_bars + len(task.bars)
-                seen.append({**where, **context_shown(engine, task)})
+                seen.append({**where, **context_shown(engine, task, mode)})
             for k, (name, baseline) in enumerate(BASELINES.items()):
                 began = time.perf_counter()
                 out[name] = baseline(task, np.random.default_rng([seed, i, k]))
@@ -162,6 +176,7 @@ def run(engine: Engine | None, items: list, tasks: int, seeds: int, vocab: Vocab
         drawn, options, list(range(seeds)), len(drawn) * (engine is not None), total
     )
     report.update({
+        "mode": mode,
         "tasks_per_seed": tasks,
         "seeds": seeds,
         "refused": refused,
@@ -240,6 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--model", type=Path, help="exported bundle folder (omit: baselines only)")
     parser.add_argument("--split", required=True, choices=phrase_tasks.SPLITS)
+    parser.add_argument("--mode", choices=MODES, default="infill",
+                        help="infill the hole (default), or continue the track by the hole's "
+                        "bars from a piece cut where it starts")  # fmt: skip
     parser.add_argument("--tasks", type=int, default=10, help="tasks per seed (10)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (3)")
     parser.add_argument("--json", type=Path, help="write the whole report here")
@@ -269,10 +287,10 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError, BundleError) as e:
         sys.exit(f"compare: {e}")
     vocab = engine.vocab if engine else vocab_mod.load()
-    report = run(engine, items, args.tasks, args.seeds, vocab, options, args.rolls)
+    report = run(engine, items, args.tasks, args.seeds, vocab, options, args.rolls, args.mode)
     report.update({"model": None if args.model is None else str(args.model),
                    "split": args.split, "held_out_pieces": len(items)})  # fmt: skip
-    print(f"## {args.split}: {len(report['records'][ORIGINAL])} tasks "
+    print(f"## {args.split}, {args.mode}: {len(report['records'][ORIGINAL])} tasks "
           f"({args.seeds} seeds), {len(report['refused'])} refused by the model\n")  # fmt: skip
     print("\n".join(table(report)))
     timing = ", ".join(f"{n} {s:.1f} s" for n, s in report["generator_seconds"].items())

@@ -43,6 +43,13 @@ $PY -m training.compare --model "$NEW" --split classical-test --tasks 60 --seeds
     --json "$RES/baselines-classical-test.json" --rolls "$RES" > "$RES/compare-classical.md" 2>&1
 wait
 
+echo "== continuing a part: the same tasks from a piece cut where each hole starts"
+$PY -m training.compare --model "$NEW" --split pop909-test --mode continue --tasks 60 --seeds 3 \
+    --json "$RES/continue-pop909-test.json" > "$RES/continue-pop909.md" 2>&1 &
+$PY -m training.compare --model "$NEW" --split classical-test --mode continue --tasks 60 \
+    --seeds 3 --json "$RES/continue-classical-test.json" > "$RES/continue-classical.md" 2>&1
+wait
+
 echo "== held-out NLL against the 4-gram, both splits"
 $PY -m training.evaluate nll --model "$RUN/best" --examples 300 --ngram-examples 5000 \
     --threads 1 --out "$RES" > "$RES/nll.log" 2>&1 &

@@ -2,14 +2,14 @@
 
     python -m training.model_card --model models/NAME --results DIR [--run RUN_DIR ...]
 
-DIR holds what `python -m training.evaluate` wrote there: nll.json (`nll --out DIR`),
-controls.json, infill.json (with density.png, pitch_classes.png) and, optionally, examples.json
-with its piano rolls and the comparisons with baselines, baselines-SPLIT.json with their piano
-rolls (`python -m training.compare ... --json DIR/baselines-SPLIT.json --rolls DIR`,
-training/card_baselines.py); the PNGs the card shows are copied next to it. `--run` (repeatable, in
-training order, e.g. a warm start's first run then the second) adds the training runs' steps,
-minutes, tokens and validation NLL from their log.jsonl (and last/trainer.pt when present, or
-a run.json stating `init` and `tokens` for a run whose trainer state is gone).
+DIR holds what `python -m training.evaluate` wrote there: nll.json (`nll --out DIR`), controls.json,
+infill.json (with density.png, pitch_classes.png) and, optionally, examples.json with its piano
+rolls and the comparisons with baselines, baselines-SPLIT.json with their piano rolls (`python -m
+training.compare ... --json DIR/baselines-SPLIT.json --rolls DIR`, training/card_baselines.py) and
+continue-SPLIT.json (`compare --mode continue`); the PNGs the card shows are copied next to it.
+`--run` (repeatable, in training order, e.g. a warm start's first run then the second) adds the
+training runs' steps, minutes, tokens and validation NLL from their log.jsonl (and last/trainer.pt
+when present, or a run.json stating `init` and `tokens` for a run whose trainer state is gone).
 bench.json and int8.json, when present (training/evaluate_model.sh writes them), add speed,
 size and int8 goals and a "Speed and int8" section (training/card_speed.py).
 
@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     bench, int8 = card_speed.load(args.results)
     compared = card_baselines.load(args.results)
     reference = card_baselines.load(args.reference) if args.reference else {}
-    comparison, compared_pictures = card_baselines.section(compared)
+    continued = card_baselines.load(args.results, "continue")
+    comparison, compared_pictures = card_baselines.section(compared, continued)
     text = render(
         args.model.name,
         meta,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,26 @@ class PhraseTask:
         piece = copy.deepcopy(self.piece)
         piece.tracks[self.track].notes = sorted(self.outside() + list(notes))
         return piece
+
+
+def continuation(task: PhraseTask) -> PhraseTask:
+    """The same phrase as the end of a piece that stops where it starts: a DAW user pressing
+    continue on one part, with the other parts as context before it (as the REAPER scripts send
+    it). Every track keeps its notes that start before the hole, cut at the hole's start as a
+    clip ends there; the task's track keeps its hole notes too (the original the generators
+    are scored against, cut at the hole's end); nothing after the hole is left. So the
+    baselines and the server's measured controls see only the bars before, unlike an infill,
+    whose controls the server measures from the selected bars themselves."""
+    lo, hi = task.span
+    piece = task.piece.copy()
+    piece.length = hi
+    for i, track in enumerate(piece.tracks):
+        kept = [replace(n, duration=min(n.duration, lo - n.start))
+                for n in track.notes if tick(n.start) < tick(lo)]  # fmt: skip
+        hole = task.original() if i == task.track else []
+        track.notes = sorted(kept + [replace(n, duration=min(n.duration, hi - n.start))
+                                     for n in hole])  # fmt: skip
+    return PhraseTask(task.work, piece, task.track, task.first, task.last)
 
 
 def tick(time: float) -> int:
