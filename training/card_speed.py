@@ -18,6 +18,7 @@ FIRST_BAR_MS = 150.0  # first bar of a 4-bar infill, one core
 BUNDLE_MB = 60.0
 INT8_AGREEMENT = 0.99
 INT8_NLL = 0.01
+VS_MIDIGPT = 5.0  # per token against midigpt 0.4's own PyTorch GPT-2 on the same weights
 
 
 def load(results: Path) -> tuple[dict | None, dict | None]:
@@ -31,6 +32,11 @@ def load(results: Path) -> tuple[dict | None, dict | None]:
 
 def _ms(x: float | None) -> str:
     return "" if x is None else f"{x:.0f}"
+
+
+def _num_or_blank(x: float | None) -> str:
+    """A figure, or nothing (the row is left out) where the bench did not measure it."""
+    return "" if x is None else num(x)
 
 
 def _model(bench: dict) -> dict:
@@ -55,6 +61,14 @@ def goals(bench: dict | None, int8: dict | None, size_mb: float, dtype: str = "f
             (f"first bar of a 4-bar infill, ms ({cores})", f"at most {FIRST_BAR_MS:g}",
              f"{first:.0f}", first <= FIRST_BAR_MS),
         ]  # fmt: skip
+        theirs = m.get("midigpt_torch.decode_ms_per_token")  # when midigpt was installed
+        if theirs is not None:
+            ratio = theirs / decode
+            result = f"{ratio:.1f}x ({num(decode, 2)} vs {num(theirs, 2)} ms)"
+            rows.append(
+                (f"per token against midigpt 0.4.2's PyTorch GPT-2 on the same weights ({cores})",
+                 f"at least {VS_MIDIGPT:g}x", result, ratio >= VS_MIDIGPT)
+            )  # fmt: skip
     if int8 is not None:
         agree, change = int8["top1_agreement_answer"], int8["nll_change"]
         rows.append((
@@ -94,6 +108,8 @@ def section(bench: dict | None, int8: dict | None) -> str:
              ""),
             ("torch eager with a KV cache, ms per token",
              num(m.get("torch_eager.decode_ms_per_token")), ""),
+            ("midigpt 0.4.2's PyTorch GPT-2 with its KV cache, ms per token",
+             _num_or_blank(m.get("midigpt_torch.decode_ms_per_token")), ""),
         ]  # fmt: skip
         lines += [
             f"`midigen-bench --only engine --model BUNDLE --int8 BUNDLE-int8` on "
