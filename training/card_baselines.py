@@ -259,8 +259,8 @@ def section(reports: dict[str, dict], continued: dict[str, dict] | None = None
 def continuation_section(reports: dict[str, dict]) -> list[str]:
     """Markdown lines for the continuations (`compare --mode continue`): the same tasks as the
     infills, each cut where its hole starts, so the model and the baselines see only the bars
-    before. The issue sets no target for them; the table says how the mode users press most
-    after infill compares with copying."""
+    before. The issue sets no target for them; the tables say how continuing a part compares
+    with copying, where no other part plays in the new bars to show the harmony."""
     if not reports:
         return []
     lines = [
