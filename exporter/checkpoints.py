@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import kvgroups
+
 SUPPORTED_HF_TYPES = ("gpt2", "llama", "mistral")
 HF_WEIGHT_FILES = (
     "model.safetensors",
@@ -127,6 +129,11 @@ def _load_hf_dir(path: Path) -> tuple[nn.Module, dict]:
     except Exception as e:
         raise CheckpointError(f"{path}/config.json: unreadable: {_first_line(e)}") from e
     _check_supported(config.model_type, path)
+    if config.model_type == "gpt2" and kvgroups.kv_heads(config) != config.n_head:
+        try:
+            return kvgroups.load(path, attn_implementation="eager"), config.to_dict()
+        except Exception as e:
+            raise CheckpointError(f"{path}: cannot load weights: {_first_line(e)}") from e
     try:
         model, info = AutoModelForCausalLM.from_pretrained(
             path, dtype=torch.float32, attn_implementation="eager", output_loading_info=True

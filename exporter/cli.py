@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import logging
 import platform
@@ -179,10 +180,14 @@ def _run_stages(
     # the traced signature's fp32 cache I/O, so they keep the traced graph + ORT's fusions.
     why_not = fused_graph.unsupported(loaded.model, info) if args.optimize else "not asked"
     fused = why_not is None and not args.fp16
+    # A GPT2 with grouped key/value heads (kvgroups.py) caches its repeated heads in torch and
+    # in the traced graph; only the fused graph keeps the narrower cache.
+    fused_info = dataclasses.replace(info, kv_heads=fused_graph.kv_heads(loaded.model, info))
 
     def check(path: Path, precision: str, what: str, shared: bool = False) -> dict:
         session = onnx_export.session(path, args.threads or 0)
-        runner = parity.shared_runner(session, info) if shared else parity.ort_runner(session)
+        runner = parity.shared_runner(session, info, fused_info.kv_heads) if shared \
+            else parity.ort_runner(session)  # fmt: skip
         cases = parity.SHARED_CASES if shared else parity.CASES
         report = parity.check(
             reference, runner, info, len(vocab), precision, args.min_agreement,
@@ -205,7 +210,7 @@ def _run_stages(
             stage("optimize")
             optimized = Path(scratch) / "optimized.onnx"
             if fused:
-                fused_graph.build(loaded.model, info, optimized, args.opset)
+                fused_graph.build(loaded.model, fused_info, optimized, args.opset)
                 fusions = fused_graph.operator_counts(optimized)
                 log(f"fused graph: {fusions}")
             else:
@@ -235,8 +240,8 @@ def _run_stages(
             if prefill:
                 precision = "int8" if args.int8 else "fp32"
                 reports["prefill"] = check(folder / prefill, precision, "prefill graph", True)
-            meta = _meta(args, info, vocab, reports, fusions, conversion, data.exists(), fused,
-                         prefill)  # fmt: skip
+            meta = _meta(args, fused_info if fused else info, vocab, reports, fusions,
+                         conversion, data.exists(), fused, prefill)  # fmt: skip
             write_meta(folder, meta)
             load_bundle(folder)  # the reader the server uses must accept what we wrote
         bar.update()

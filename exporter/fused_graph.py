@@ -13,6 +13,9 @@ graph itself, as ONNX Runtime GenAI's model builder does:
   bound as both `past_key_values.i.*` and `present.i.*`: each step writes only the new token's
   keys and values in place at row b's position `seqlens_k[b]`, and nothing is copied.
 
+A GPT2 with grouped key/value heads (kvgroups.py) needs nothing else: its `c_attn` weights are
+already packed as GroupQueryAttention reads them (queries, then `kv_heads` keys and values).
+
 Rows of a batch may have different lengths (`seqlens_k` is per row), which is also how the engine
 forgets a rejected bar: it moves the row's length back. The graph is checked against torch by
 parity.py like any other export. Only the GPT2 family (which nanoGPT and Lightning checkpoints are
@@ -28,6 +31,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from . import kvgroups
 from .checkpoints import ModelInfo
 from .wrapper import INPUT_IDS, LOGITS, POSITION_IDS, past_names, present_names
 
@@ -45,6 +49,12 @@ def input_names(n_layers: int) -> list[str]:
 
 def output_names(n_layers: int) -> list[str]:
     return [LOGITS, *present_names(n_layers)]
+
+
+def kv_heads(model: nn.Module, info: ModelInfo) -> int:
+    """The key/value heads of the fused graph's cache: a grouped GPT2's (kvgroups.py) own
+    number, though its torch model and traced graph cache each head repeated over its group."""
+    return kvgroups.kv_heads(model.config) if info.architecture == "gpt2" else info.kv_heads
 
 
 def unsupported(model: nn.Module, info: ModelInfo) -> str | None:

@@ -77,16 +77,22 @@ def ort_runner(session: object) -> Runner:
     return lambda feed: session.run(None, feed)
 
 
-def shared_runner(session: object, info: ModelInfo) -> Runner:
+def shared_runner(session: object, info: ModelInfo, kv_heads: int | None = None) -> Runner:
     """The fused graph seen through the traced graph's signature, so that the same cases and
     greedy run check it: the past goes into a buffer exactly past + new tokens long, bound as
-    both past and present as the engine binds it, and the filled buffer is the present."""
+    both past and present as the engine binds it, and the filled buffer is the present.
+
+    A grouped GPT2 (kvgroups.py) caches `kv_heads` heads in the fused graph but each one
+    repeated over its group in torch: the buffer takes the first head of each group of the
+    torch past (the others are copies), and the present is repeated back for the comparison."""
     import onnxruntime as ort
 
     from .fused_graph import SEQLENS, TOTAL_LENGTH
     from .wrapper import past_names, present_names
 
     pasts, presents = past_names(info.layers), present_names(info.layers)
+    kv = kv_heads or info.kv_heads
+    groups = info.kv_heads // kv
 
     def run(feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         ids, mask = feed["input_ids"], feed["attention_mask"]
@@ -103,14 +109,15 @@ def shared_runner(session: object, info: ModelInfo) -> Runner:
         binding.bind_output("logits", "cpu")
         buffers = []
         for past, present in zip(pasts, presents):
-            buffer = np.zeros((batch, info.kv_heads, total, info.head_dim), np.float32)
-            buffer[:, :, :known] = feed[past]
+            buffer = np.zeros((batch, kv, total, info.head_dim), np.float32)
+            buffer[:, :, :known] = feed[past][:, ::groups]
             value = ort.OrtValue.ortvalue_from_numpy(buffer)
             binding.bind_ortvalue_input(past, value)
             binding.bind_ortvalue_output(present, value)
             buffers.append(buffer)
         session.run_with_iobinding(binding)
-        return [binding.get_outputs()[0].numpy(), *buffers]
+        logits = binding.get_outputs()[0].numpy()
+        return [logits, *(np.repeat(b, groups, axis=1) if groups > 1 else b for b in buffers)]
 
     return run
 

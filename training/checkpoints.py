@@ -58,6 +58,7 @@ def hf_from_bundle(bundle_dir: Path | str, out: Path | str) -> Path:
     from onnx import numpy_helper
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    from midigen.exporter import kvgroups
     from midigen.exporter.bundle import load_bundle
     from midigen.server.engine.session import Engine
 
@@ -77,7 +78,9 @@ def hf_from_bundle(bundle_dir: Path | str, out: Path | str) -> Path:
         pad_token_id=vocab.special("<pad>"), midigen_window_bars=meta["window_bars"],
         midigen_max_tracks=meta["max_tracks"], tie_word_embeddings=True,
     )  # fmt: skip
-    model = GPT2LMHeadModel(config).eval()
+    if meta["kv_heads"] != meta["heads"]:
+        config.midigen_kv_heads = meta["kv_heads"]
+    model = kvgroups.make_grouped(GPT2LMHeadModel(config)).eval()
     wanted = {k for k in model.state_dict() if not k.endswith((".attn.bias", ".masked_bias"))}
     wanted.discard("lm_head.weight")  # tied to transformer.wte.weight
     missing = wanted - tensors.keys()

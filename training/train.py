@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from midigen.exporter import kvgroups
 from midigen.server.language import vocab as vocab_mod
 from midigen.server.language.vocab import Vocabulary
 from training import corpus, pop909
@@ -101,6 +102,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--kv-heads", type=int, default=None,
+                   help="key/value heads (exporter/kvgroups.py): fewer than --heads shrinks the "
+                   "cache a decode step reads; with --init, a model with one per query head is "
+                   "grouped by averaging each group's projections (default: the checkpoint's "
+                   "own; from scratch: --heads)")  # fmt: skip
     p.add_argument("--context", type=int, default=None,
                    help=f"tokens a window may take (from scratch: {DEFAULT_CONTEXT}; --init and "
                    "--resume: the checkpoint's own; --init may ask for more)")  # fmt: skip
@@ -182,13 +188,16 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
     state = {"step": 0, "total": args.max_steps, "best": float("inf"), "tokens": 0,
              "seconds": 0.0}  # fmt: skip
     if args.resume and (last / "trainer.pt").exists():
-        model = GPT2LMHeadModel.from_pretrained(last)
+        model = kvgroups.load(last)
         trainer = torch.load(last / "trainer.pt", weights_only=False)
         state.update(trainer["state"])
         if args.max_steps:
             state["total"] = args.max_steps
         torch.set_rng_state(trainer["torch_rng"])
         print(f"resumed from {last} at step {state['step']}", flush=True)
+        if args.kv_heads not in (None, kvgroups.kv_heads(model.config)):
+            raise SystemExit(f"train: {last} has {kvgroups.kv_heads(model.config)} key/value "
+                             "heads; resume without --kv-heads")  # fmt: skip
         if args.context not in (None, model.config.n_positions):
             raise SystemExit(
                 f"train: {last} has a {model.config.n_positions}-token context; "
@@ -199,7 +208,7 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         source = args.init
         if (source / "midigen.json").exists():  # a shipped bundle: rebuild its weights first
             source = hf_from_bundle(source, args.out / "init-weights")
-        model = GPT2LMHeadModel.from_pretrained(source)
+        model = kvgroups.load(source)
         own = Path(source) / "language.json"  # our checkpoints and bundles carry one
         init_vocab = vocab_mod.load(own) if own.exists() else vocab
         if init_vocab.tokens != vocab.tokens:
@@ -216,6 +225,13 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
                 "copied from the first ones",
                 flush=True,
             )
+        if args.kv_heads not in (None, kvgroups.kv_heads(model.config)):
+            try:
+                kvgroups.group(model, args.kv_heads)
+            except ValueError as e:
+                raise SystemExit(f"train: --kv-heads {args.kv_heads}: {e}") from None
+            print(f"key/value heads {model.config.n_head} -> {args.kv_heads}: each group's "
+                  "projections averaged", flush=True)  # fmt: skip
         model.config.midigen_window_bars = args.window_bars  # what this run trains it for
         model.config.midigen_max_tracks = args.max_tracks
         trainer = None
@@ -224,6 +240,11 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         torch.manual_seed(args.seed)
         args.context = args.context or DEFAULT_CONTEXT
         model = GPT2LMHeadModel(model_config(vocab, args))
+        if args.kv_heads not in (None, args.heads):
+            try:  # the averaged random projections are as good a start as any
+                kvgroups.group(model, args.kv_heads)
+            except ValueError as e:
+                raise SystemExit(f"train: --kv-heads {args.kv_heads}: {e}") from None
         trainer = None
 
     args.context = model.config.n_positions  # unset: the checkpoint's own
@@ -261,7 +282,8 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
 
     log = open(args.out / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed below
     c = model.config  # not args: a --resume or --init run has the loaded model's shape
-    print(f"model: {params / 1e6:.2f}M parameters, {c.n_layer}x{c.n_embd}, context "
+    print(f"model: {params / 1e6:.2f}M parameters, {c.n_layer}x{c.n_embd}, "
+          f"{c.n_head} heads ({kvgroups.kv_heads(c)} key/value), context "
           f"{c.n_positions}; device {device}, {args.threads} threads; valid: "
           f"{ {name: len(v) for name, v in valid_sets.items()} } examples", flush=True)  # fmt: skip
 
