@@ -51,6 +51,13 @@ class GroupedQKV(nn.Module):
         q, k, v = out.reshape(*x.shape[:-1], -1).split([self.hidden, kv, kv], dim=-1)
         return torch.cat([q, self._repeat(k), self._repeat(v)], dim=-1)
 
+    def full(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of the ungrouped Conv1D that computes the same: each key and value
+        head's columns repeated over its group."""
+        kv = self.kv_heads * self.head_dim
+        parts = [t.split([self.hidden, kv, kv], dim=-1) for t in (self.weight, self.bias)]
+        return tuple(torch.cat([q, self._repeat(k), self._repeat(v)], dim=-1) for q, k, v in parts)
+
     def _repeat(self, t: torch.Tensor) -> torch.Tensor:
         t = t.unflatten(-1, (self.kv_heads, self.head_dim))
         return t.repeat_interleave(self.groups, dim=-2).flatten(-2)
@@ -96,13 +103,34 @@ def group(model: nn.Module, kv: int) -> nn.Module:
     return model
 
 
+def ungrouped_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights as a plain GPT2's with one key/value head per query head, computing
+    the same function: for engines that have no grouped heads (midigpt's GPT-2 in the bench)."""
+    state = dict(model.state_dict())
+    for i, block in enumerate(model.transformer.h):
+        if isinstance(block.attn.c_attn, GroupedQKV):
+            weight, bias = block.attn.c_attn.full()
+            state[f"transformer.h.{i}.attn.c_attn.weight"] = weight.detach()
+            state[f"transformer.h.{i}.attn.c_attn.bias"] = bias.detach()
+    return state
+
+
+def is_grouped(folder: Path | str) -> bool:
+    """Whether the Hugging Face folder holds a grouped GPT2 (which from_pretrained cannot load)."""
+    import json
+
+    config = json.loads((Path(folder) / "config.json").read_text())
+    return config.get("model_type") == "gpt2" and \
+        (config.get(CONFIG_KEY) or config["n_head"]) != config["n_head"]  # fmt: skip
+
+
 def load(folder: Path | str, **kwargs) -> nn.Module:
     """GPT2LMHeadModel.from_pretrained for a folder whose model may be grouped."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    config = GPT2Config.from_pretrained(folder)
-    if kv_heads(config) == config.n_head:
+    if not is_grouped(folder):
         return GPT2LMHeadModel.from_pretrained(folder, **kwargs)
+    config = GPT2Config.from_pretrained(folder)
     from safetensors.torch import load_file
 
     if "attn_implementation" in kwargs:

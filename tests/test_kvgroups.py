@@ -85,6 +85,16 @@ def test_grouping_averages_each_groups_projections():
         kvgroups.group(_model(), 3)
 
 
+def test_the_ungrouped_weights_compute_the_same_function():
+    """What the bench loads into midigpt's GPT-2 (no grouped heads): a plain GPT2 with each
+    key/value head repeated over its group must give the grouped model's logits."""
+    grouped = kvgroups.group(_model(seed=5), 2)
+    plain = _model(seed=6)
+    plain.load_state_dict(kvgroups.ungrouped_state(grouped))
+    ids = np.random.default_rng(1).integers(0, len(VOCAB), (2, 16))
+    np.testing.assert_allclose(_logits(plain, ids), _logits(grouped, ids), atol=1e-5, rtol=0)
+
+
 @pytest.fixture(scope="module")
 def grouped(tmp_path_factory):
     """A one-group (multi-query) checkpoint folder, as train.py writes it, and its model."""

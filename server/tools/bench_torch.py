@@ -14,7 +14,12 @@ def _hf_model(source: Path) -> object:
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
+    from midigen.exporter import kvgroups
+
+    if kvgroups.is_grouped(source):
+        model = kvgroups.load(source)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
     model.generation_config.pad_token_id = 0
     model.generation_config.eos_token_id = None
     return model
@@ -42,13 +47,17 @@ def midigpt_decode(source: Path, prompt: list[int]) -> dict[str, float]:
     """midigpt 0.4's own PyTorch GPT-2 (the model its inference engine steps, with its KV cache
     grown in place), loaded with the same weights; {} when midigpt is not installed
     (`pip install midigpt==0.4.2`). Only the model's steps are timed: midigpt's sampling loop
-    around them (grammar, filters) would add to its side."""
+    around them (grammar, filters) would add to its side. midigpt's GPT-2 has no grouped
+    key/value heads, so a grouped model (exporter/kvgroups.py) runs there as the same function
+    with each key/value head repeated over its group: what serving it with midigpt would take."""
     try:
         from midigpt.inference.model.gpt2 import GPT2Config as MidiGPTConfig
         from midigpt.inference.model.gpt2 import GPT2LMHeadModel as MidiGPT
     except ImportError:
         return {}
     import torch
+
+    from midigen.exporter import kvgroups
 
     hf = _hf_model(source)
     c = hf.config
@@ -57,7 +66,7 @@ def midigpt_decode(source: Path, prompt: list[int]) -> dict[str, float]:
     model = MidiGPT(config).eval()
     state = {
         k: v
-        for k, v in hf.state_dict().items()
+        for k, v in kvgroups.ungrouped_state(hf).items()
         if not k.endswith((".attn.bias", ".attn.masked_bias"))
     }  # HF-only mask buffers
     model.load_state_dict(state)
