@@ -12,15 +12,20 @@ from midigen.server.tools.bench import main  # noqa: E402
 from midigen.server.tools.bench_engine import decode_flops  # noqa: E402
 
 
-@pytest.mark.parametrize("past", [0, 37, 300])
-def test_decode_flops_counts_what_torch_runs(past):
+@pytest.mark.parametrize("past, kv_heads", [(0, 4), (37, 4), (300, 4), (37, 1), (300, 2)])
+def test_decode_flops_counts_what_torch_runs(past, kv_heads):
+    """With grouped key/value heads (exporter/kvgroups.py) the projection is narrower and the
+    attention the same: torch's count of the grouped model checks both."""
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    from midigen.exporter import kvgroups
+
     config = GPT2Config(vocab_size=519, n_positions=512, n_embd=64, n_layer=3, n_head=4)
     config._attn_implementation = "eager"  # attention as matmuls, which the counter sees
-    model = GPT2LMHeadModel(config).eval()
-    meta = {"hidden_size": 64, "layers": 3, "embedding_rows": 519}
+    model = kvgroups.group(GPT2LMHeadModel(config).eval(), kv_heads)
+    meta = {"hidden_size": 64, "layers": 3, "embedding_rows": 519, "heads": 4,
+            "kv_heads": kv_heads, "head_dim": 16}  # fmt: skip
     with torch.no_grad():
         cache = model(torch.zeros(1, past + 1, dtype=torch.long)).past_key_values if past else None
         with FlopCounterMode(display=False) as counter:

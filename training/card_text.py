@@ -32,6 +32,14 @@ DENSITY_HEADER = (
 ARCHITECTURES = {"gpt2": "GPT-2", "llama": "Llama", "mistral": "Mistral"}
 
 
+def _heads(meta: dict) -> str:
+    kv = meta.get("kv_heads", meta["heads"])
+    if kv == meta["heads"]:
+        return f"{meta['heads']} heads"
+    shared = "one key/value head" if kv == 1 else f"{kv} key/value heads"
+    return f"{meta['heads']} query heads sharing {shared}"
+
+
 def _overview(
     name: str, meta: dict, count: int, counted: str, size: int, warm: str | None
 ) -> list[str]:
@@ -41,7 +49,7 @@ def _overview(
         f"# Model card: {name}",
         "",
         f"`{name}` is the model midigen serves by default: a {meta['layers']}-layer "
-        f"{arch} decoder ({meta['hidden_size']} wide, {meta['heads']} heads, "
+        f"{arch} decoder ({meta['hidden_size']} wide, {_heads(meta)}, "
         f"{meta['context_length']}-token context, {meta['vocab_size']}-token vocabulary), "
         f"{count / 1e6:.2f} M parameters ({counted}), "
         + (f"warm-started from `{warm}` and trained further" if warm else "trained from scratch")
