@@ -126,13 +126,12 @@ def is_grouped(folder: Path | str) -> bool:
 
 def load(folder: Path | str, **kwargs) -> nn.Module:
     """GPT2LMHeadModel.from_pretrained for a folder whose model may be grouped."""
+    from safetensors.torch import load_file
     from transformers import GPT2Config, GPT2LMHeadModel
 
     if not is_grouped(folder):
         return GPT2LMHeadModel.from_pretrained(folder, **kwargs)
     config = GPT2Config.from_pretrained(folder)
-    from safetensors.torch import load_file
-
     if "attn_implementation" in kwargs:
         config._attn_implementation = kwargs["attn_implementation"]
     model = make_grouped(GPT2LMHeadModel(config))
