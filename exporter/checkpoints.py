@@ -221,6 +221,8 @@ def _from_state_dict(path: Path, state: dict, config: dict | None) -> nn.Module:
     _check_supported(config["model_type"], path)
     hf_config = AutoConfig.for_model(**{**config, "attn_implementation": "eager"})
     model = AutoModelForCausalLM.from_config(hf_config)
+    if hf_config.model_type == "gpt2":
+        kvgroups.make_grouped(model)  # a grouped GPT2's narrower projections, if it is one
     _load_strict(path, model, state)
     return model
 

@@ -197,3 +197,14 @@ def _model_for_training():
                         bos_token_id=VOCAB.special("<piece>"), eos_token_id=VOCAB.special("<end>"),
                         pad_token_id=VOCAB.special("<pad>"))  # fmt: skip
     return GPT2LMHeadModel(config)
+
+
+def test_a_lightning_checkpoint_of_a_grouped_model_exports_grouped(grouped, tmp_path):
+    """The same grouped model saved by Lightning (HF layout under `model.`, config in the
+    hyper-parameters) loads with its narrow projections and exports a one-head cache."""
+    root, model = grouped
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    hparams = {"config": model.config.to_dict()}
+    torch.save({"state_dict": state, "hyper_parameters": hparams}, tmp_path / "last.ckpt")
+    meta = _export(tmp_path / "last.ckpt", tmp_path / "b", "--optimize")
+    assert meta["kv_heads"] == 1 and meta["parity"]["optimize"]["passed"]

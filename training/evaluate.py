@@ -105,14 +105,15 @@ def ngram_nll(model: NGram, examples: list[np.ndarray], weights: loss.Weights) -
 
 
 def nll_report(args: argparse.Namespace) -> dict:
-    from transformers import GPT2LMHeadModel
     from transformers.utils import logging as hf_logging
+
+    from midigen.exporter import kvgroups
 
     hf_logging.set_verbosity_error()  # right padding without attention_mask is intended: causal
     torch.set_num_threads(args.threads)
     vocab = vocab_mod.load()
     weights = loss.Weights(vocab, 2.0)
-    model = GPT2LMHeadModel.from_pretrained(args.model).eval()
+    model = kvgroups.load(args.model).eval()  # a grouped model (--kv-heads) too
     cfg = ds.Config(
         window_bars=args.window_bars or model.config.midigen_window_bars,
         max_tracks=model.config.midigen_max_tracks,
