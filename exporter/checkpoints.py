@@ -129,7 +129,7 @@ def _load_hf_dir(path: Path) -> tuple[nn.Module, dict]:
     except Exception as e:
         raise CheckpointError(f"{path}/config.json: unreadable: {_first_line(e)}") from e
     _check_supported(config.model_type, path)
-    if config.model_type == "gpt2" and kvgroups.kv_heads(config) != config.n_head:
+    if kvgroups.grouped(config):
         try:
             return kvgroups.load(path, attn_implementation="eager"), config.to_dict()
         except Exception as e:

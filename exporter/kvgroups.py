@@ -47,25 +47,31 @@ class GroupedQKV(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight)
-        kv = self.kv_heads * self.head_dim
-        q, k, v = out.reshape(*x.shape[:-1], -1).split([self.hidden, kv, kv], dim=-1)
-        return torch.cat([q, self._repeat(k), self._repeat(v)], dim=-1)
+        return self._expand(out.reshape(*x.shape[:-1], -1))
 
     def full(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(weight, bias) of the ungrouped Conv1D that computes the same: each key and value
         head's columns repeated over its group."""
-        kv = self.kv_heads * self.head_dim
-        parts = [t.split([self.hidden, kv, kv], dim=-1) for t in (self.weight, self.bias)]
-        return tuple(torch.cat([q, self._repeat(k), self._repeat(v)], dim=-1) for q, k, v in parts)
+        return self._expand(self.weight), self._expand(self.bias)
 
-    def _repeat(self, t: torch.Tensor) -> torch.Tensor:
-        t = t.unflatten(-1, (self.kv_heads, self.head_dim))
-        return t.repeat_interleave(self.groups, dim=-2).flatten(-2)
+    def _expand(self, t: torch.Tensor) -> torch.Tensor:
+        """Queries, keys, values along the last axis -> the same with each key and value head
+        repeated over its group (what an ungrouped GPT2's c_attn gives)."""
+        kv = self.kv_heads * self.head_dim
+        q, k, v = t.split([self.hidden, kv, kv], dim=-1)
+        k, v = (x.unflatten(-1, (self.kv_heads, self.head_dim))
+                .repeat_interleave(self.groups, dim=-2).flatten(-2) for x in (k, v))  # fmt: skip
+        return torch.cat([q, k, v], dim=-1)
 
 
 def kv_heads(config: object) -> int:
     """The model's key/value heads: `midigen_kv_heads` when grouped, else its query heads."""
     return int(getattr(config, CONFIG_KEY, None) or config.n_head)
+
+
+def grouped(config: object) -> bool:
+    """Whether a Hugging Face config is a grouped GPT2's (which from_pretrained cannot load)."""
+    return config.model_type == "gpt2" and kv_heads(config) != config.n_head
 
 
 def make_grouped(model: nn.Module) -> nn.Module:
@@ -84,7 +90,7 @@ def group(model: nn.Module, kv: int) -> nn.Module:
     """Turn a trained GPT2LMHeadModel with one key/value head per query head into one with
     `kv` key/value heads, in place: each group's projections are the mean of its heads'."""
     c = model.config
-    if kv_heads(c) != c.n_head:
+    if grouped(c):
         raise ValueError(f"the model is already grouped ({kv_heads(c)} key/value heads)")
     if kv == c.n_head:
         return model
@@ -115,23 +121,14 @@ def ungrouped_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def is_grouped(folder: Path | str) -> bool:
-    """Whether the Hugging Face folder holds a grouped GPT2 (which from_pretrained cannot load)."""
-    import json
-
-    config = json.loads((Path(folder) / "config.json").read_text())
-    return config.get("model_type") == "gpt2" and \
-        (config.get(CONFIG_KEY) or config["n_head"]) != config["n_head"]  # fmt: skip
-
-
 def load(folder: Path | str, **kwargs) -> nn.Module:
     """GPT2LMHeadModel.from_pretrained for a folder whose model may be grouped."""
     from safetensors.torch import load_file
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    if not is_grouped(folder):
-        return GPT2LMHeadModel.from_pretrained(folder, **kwargs)
     config = GPT2Config.from_pretrained(folder)
+    if not grouped(config):
+        return GPT2LMHeadModel.from_pretrained(folder, **kwargs)
     if "attn_implementation" in kwargs:
         config._attn_implementation = kwargs["attn_implementation"]
     model = make_grouped(GPT2LMHeadModel(config))

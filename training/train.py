@@ -225,13 +225,6 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
                 "copied from the first ones",
                 flush=True,
             )
-        if args.kv_heads not in (None, kvgroups.kv_heads(model.config)):
-            try:
-                kvgroups.group(model, args.kv_heads)
-            except ValueError as e:
-                raise SystemExit(f"train: --kv-heads {args.kv_heads}: {e}") from None
-            print(f"key/value heads {model.config.n_head} -> {args.kv_heads}: each group's "
-                  "projections averaged", flush=True)  # fmt: skip
         model.config.midigen_window_bars = args.window_bars  # what this run trains it for
         model.config.midigen_max_tracks = args.max_tracks
         trainer = None
@@ -240,12 +233,14 @@ def run(args: argparse.Namespace, train_pieces=None, valid_pieces=None) -> dict:
         torch.manual_seed(args.seed)
         args.context = args.context or DEFAULT_CONTEXT
         model = GPT2LMHeadModel(model_config(vocab, args))
-        if args.kv_heads not in (None, args.heads):
-            try:  # the averaged random projections are as good a start as any
-                kvgroups.group(model, args.kv_heads)
-            except ValueError as e:
-                raise SystemExit(f"train: --kv-heads {args.kv_heads}: {e}") from None
         trainer = None
+    if trainer is None and args.kv_heads not in (None, kvgroups.kv_heads(model.config)):
+        try:  # a warm start's heads averaged per group (from scratch: random ones, as good)
+            kvgroups.group(model, args.kv_heads)
+        except ValueError as e:
+            raise SystemExit(f"train: --kv-heads {args.kv_heads}: {e}") from None
+        print(f"key/value heads {model.config.n_head} -> {args.kv_heads}: each group's "
+              "projections averaged", flush=True)  # fmt: skip
 
     args.context = model.config.n_positions  # unset: the checkpoint's own
     cfg = ds.Config(window_bars=args.window_bars, max_tracks=args.max_tracks,

@@ -232,21 +232,14 @@ def top1_agreement(reference: object, other: object, prompt: list[int], n: int =
 
 def _kv_width(meta: dict) -> int:
     """Width of the key (or value) projection: narrower than the model with grouped heads."""
-    d = meta["hidden_size"]
-    return meta.get("kv_heads", meta.get("heads", 1)) * meta.get(
-        "head_dim", d // meta.get("heads", 1)
-    )
+    return meta["kv_heads"] * meta["head_dim"]
 
 
 def weight_bytes(meta: dict) -> float:
     """fp32 bytes a GPT-2 decode step must read: every block weight and the LM head (the token
     and position embeddings contribute one row each)."""
-    d, layers, vocab, kv = (
-        meta["hidden_size"],
-        meta["layers"],
-        meta["embedding_rows"],
-        _kv_width(meta),
-    )
+    d, layers, vocab = meta["hidden_size"], meta["layers"], meta["embedding_rows"]
+    kv = _kv_width(meta)
     per_layer = 10 * d * d + 2 * d * kv + 11 * d + 2 * kv
     return 4.0 * (layers * per_layer + 2 * d + vocab * d + 2 * d)
 
@@ -255,12 +248,8 @@ def decode_flops(meta: dict, past: int) -> float:
     """Floating-point operations of one GPT-2 decode step after `past` tokens: two per weight
     multiply-add (blocks and LM head) plus attention's two products over the cache (every
     query head reads its group's keys and values, so grouping does not change those)."""
-    d, layers, vocab, kv = (
-        meta["hidden_size"],
-        meta["layers"],
-        meta["embedding_rows"],
-        _kv_width(meta),
-    )
+    d, layers, vocab = meta["hidden_size"], meta["layers"], meta["embedding_rows"]
+    kv = _kv_width(meta)
     weights = layers * (10 * d * d + 2 * d * kv) + vocab * d
     return 2.0 * weights + 4.0 * layers * d * (past + 1)
 

@@ -12,11 +12,11 @@ from .timing import DECODE_TOKENS, best_ms, timed_loop
 
 def _hf_model(source: Path) -> object:
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     from midigen.exporter import kvgroups
 
-    if kvgroups.is_grouped(source):
+    if kvgroups.grouped(AutoConfig.from_pretrained(source)):
         model = kvgroups.load(source)
     else:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).eval()
