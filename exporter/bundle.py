@@ -92,6 +92,19 @@ class Bundle:
     def output_names(self) -> list[str]:
         return list(self.meta["io"]["outputs"])
 
+    def weights_sha256(self) -> str:
+        """One digest of the step graph and its external weights: ties a measurement made on a
+        bundle (training/quantization.py's held-out agreement) to exactly these numbers."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        data = self.meta.get("external_data")
+        for path in (self.model_path, *([self.path / data] if data else [])):
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+
     def vocabulary(self) -> object:
         """The bundle's own language, so encoder and model cannot drift apart."""
         from midigen.server.language.vocab import Vocabulary

@@ -4,6 +4,7 @@ the window they came from, augmentation keeps drums, a tiny GPT2 learns and a ru
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -323,7 +324,7 @@ def test_the_stream_rebars_at_its_rate_and_validation_never():
     assert shown <= {"ts:4/4", "ts:3/4"} and shown
 
 
-def test_teacher_forcing_through_the_engine_scores_as_torch_does(bundle, traced_bundle):
+def test_teacher_forcing_through_the_engine_scores_as_torch_does(bundle, traced_bundle, tmp_path):
     """training.quantization scores bundles through ONNX Runtime: on the tiny bundle its
     log-probabilities are torch's for the same weights (tiny-src), for rows of unequal length
     in one batch, on both cache kinds; a bundle compared with itself agrees everywhere."""
@@ -345,6 +346,17 @@ def test_teacher_forcing_through_the_engine_scores_as_torch_does(bundle, traced_
     same = compare(bundle, bundle, rows)
     assert same["top1_agreement_all"] == 1.0 and same["nll_change"] == 0.0
     assert same["answer_tokens"] > 0
+
+    # the report names the weights it measured; the card keeps it only in that bundle
+    from midigen.exporter.bundle import load_bundle
+    from training.card_speed import INT8_REPORT, keep_int8_report
+
+    assert same["int8_weights_sha256"] == load_bundle(bundle).weights_sha256()
+    for source, kept in ((bundle, True), (traced_bundle, False)):  # same weights, other graph
+        folder = tmp_path / source.name
+        shutil.copytree(source, folder)
+        keep_int8_report(same, folder)
+        assert (folder / INT8_REPORT).is_file() == kept
 
 
 def _numbered(seed):

@@ -19,6 +19,7 @@ BUNDLE_MB = 60.0
 INT8_AGREEMENT = 0.99
 INT8_NLL = 0.01
 VS_MIDIGPT = 5.0  # per token against midigpt 0.4's own PyTorch GPT-2 on the same weights
+INT8_REPORT = "int8-heldout.json"  # the held-out int8 report, kept in the bundle it measured
 
 
 def load(results: Path) -> tuple[dict | None, dict | None]:
@@ -28,6 +29,20 @@ def load(results: Path) -> tuple[dict | None, dict | None]:
         path = results / f"{name}.json"
         out.append(json.loads(path.read_text()) if path.is_file() else None)
     return out[0], out[1]
+
+
+def keep_int8_report(int8: dict | None, folder: Path) -> None:
+    """Copy the held-out int8 report into the bundle it measured (INT8_REPORT), so the shipped
+    model carries its own evidence for issue 15's bar (tests/test_default_model.py checks it
+    against the weights' digest). Left out when the report measured other weights."""
+    if int8 is None or "int8_weights_sha256" not in int8:
+        return
+    from midigen.exporter.bundle import load_bundle
+
+    if load_bundle(folder).weights_sha256() != int8["int8_weights_sha256"]:
+        print(f"card: int8.json measured other weights than {folder}'s; {INT8_REPORT} not written")
+        return
+    (folder / INT8_REPORT).write_text(json.dumps(int8, indent=1) + "\n")
 
 
 def _ms(x: float | None) -> str:

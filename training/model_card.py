@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         if (args.results / name).is_file() and args.results.resolve() != args.model.resolve():
             shutil.copyfile(args.results / name, args.model / name)
     text += card_speed.section(bench, int8)
+    card_speed.keep_int8_report(int8, args.model)
     if args.observations is not None:
         text += "\n## Observed in the outputs\n\n" + args.observations.read_text().strip() + "\n"
     (args.model / "MODEL_CARD.md").write_text(text)

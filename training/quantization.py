@@ -83,6 +83,7 @@ def compare(fp32: Path, int8: Path, examples: list[np.ndarray], batch: int = 8,
     fp32_nll, int8_nll = nll[0] / max(1, answers), nll[1] / max(1, answers)
     return {
         "fp32": str(fp32), "int8": str(int8), "examples": len(examples),
+        "int8_weights_sha256": load_bundle(int8).weights_sha256(),
         "answer_tokens": answers, "tokens": tokens,
         "answer_nll": {"fp32": fp32_nll, "int8": int8_nll},
         "nll_change": int8_nll / fp32_nll - 1,
