@@ -27,8 +27,10 @@ from .wrapper import (
 OPSETS = (17, 18)
 # protobuf cannot hold more than 2 GiB; stay well below it before moving weights out.
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
-# block 0's attention weights, kept fp32 by to_int8 (its MLP is quantised like the rest)
-FIRST_ATTENTION = re.compile(r"\.(h|layers)\.0\.(attn|self_attn)\.")
+# block 0's attention products, kept fp32 by to_int8 (its MLP is quantised like the rest), by
+# weight name (GPT-2's Conv1D weights keep theirs) or node name (Llama's transposed weights are
+# anonymous; their nodes are named for the module)
+FIRST_ATTENTION = re.compile(r"[./](h|layers)\.0[./](attn|self_attn)[./]")
 # ORT's optimizer has no Llama model type for TorchScript exports; its gpt2 pass set still fuses
 # (Skip)SimplifiedLayerNormalization, which is what applies to these graphs.
 OPTIMIZER_MODEL_TYPES = {"gpt2": "gpt2", "llama": "gpt2", "mistral": "gpt2"}
@@ -170,17 +172,19 @@ def to_int8(src: Path, dst: Path) -> dict:
     serving (activations are quantised per step).
     The output projection stays fp32, as LLM int8 recipes keep lm_head: its errors go straight
     into the logits that sampling and the grammar mask act on. So do the first block's attention
-    products (found by their weights' names, `.h.0.attn.` / `.layers.0.self_attn.`), whose errors
-    every later block carries. Its MLP is not kept: on midigen-base v10 (held-out POP909 answers)
-    keeping the whole first block gave 99.35 % top-1 agreement, its attention only 99.13 % with
-    a decode step 12 % faster (the MLP's 2 MB of fp32 weights were a quarter of what a step
-    reads), nothing kept but the output projection 99.00 %."""
+    products (by their weights' or nodes' names: `.h.0.attn.`, `layers.0/self_attn/`), whose
+    errors every later block carries. Its MLP is not kept: on midigen-base v10's held-out POP909
+    answers keeping the whole first block gave 99.35 % top-1 agreement, its attention only
+    99.13 % with a decode step 12 % faster (the MLP's 2 MB of fp32 weights were a quarter of
+    what a step reads), nothing kept but the output projection 99.00 %."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(src))
     logits = [n.name for n in model.graph.node if "logits" in n.output and n.op_type == "MatMul"]
+    weights = {t.name for t in model.graph.initializer}
     first = [n.name for n in model.graph.node if n.op_type == "MatMul"
-             and any(FIRST_ATTENTION.search(name) for name in n.input)]  # fmt: skip
+             and weights.intersection(n.input)
+             and any(FIRST_ATTENTION.search(name) for name in (n.name, *n.input))]  # fmt: skip
     params = {"weight_type": "QInt8", "per_channel": True, "reduce_range": True,
               "op_types_to_quantize": ["MatMul"], "fp32_nodes": logits + first}  # fmt: skip
     root = logging.getLogger()

@@ -313,6 +313,17 @@ def test_hf_llama_mqa(ckpts, tmp_path, kind):
     assert_bundle_matches(tmp_path / "b", hf_reference(model), VOCAB, steps=4)
 
 
+def test_int8_keeps_llamas_first_attention_and_head_fp32(ckpts, tmp_path):
+    """Llama's projection weights are anonymous after tracing (onnx::MatMul_N): the first
+    layer's four attention products are found by their node names."""
+    src, _ = ckpts["llama"]
+    assert run_cli(src, "-o", tmp_path / "b", "--optimize", "--int8") == 0
+    kept = load_bundle(tmp_path / "b").meta["optimization"]["conversion"]["fp32_nodes"]
+    attention = sorted(k for k in kept if "layers.0/self_attn/" in k)
+    assert [k.split("/")[-2] for k in attention] == ["k_proj", "o_proj", "q_proj", "v_proj"]
+    assert len(kept) == 5 and any("lm_head" in k for k in kept)
+
+
 def test_nanogpt_pt_against_original_module(ckpts, tmp_path, monkeypatch):
     src, nano = ckpts["nano"]
     monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_THRESHOLD", 0)  # exercise the >2 GB layout
