@@ -20,6 +20,8 @@ FORMAT = "midigen-bundle"
 FORMAT_VERSION = 1
 META_FILE = "midigen.json"
 MODEL_FILE = "model.onnx"
+# training/quantization.py's held-out int8 report, kept by the model card in the bundle it measured
+INT8_REPORT = "int8-heldout.json"
 DTYPES = ("fp32", "fp16", "int8")
 # growing: the traced graph, past in and past + new out, an attention mask; shared: the fused
 # graph, one buffer per layer of the full context bound as both past and present, row lengths.

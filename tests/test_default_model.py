@@ -7,6 +7,7 @@ splits by the sha1 of the work id), so the model never saw it. Parsing it needs 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 
 import midigen.models
 from deadlines import deadline
-from midigen.exporter.bundle import load_bundle
+from midigen.exporter.bundle import INT8_REPORT, load_bundle
 from midigen.models import default_bundle
 from midigen.server.engine.generation import BarDone, Done, Request, generate
 from midigen.server.engine.sampling import SamplingOptions
@@ -53,13 +54,25 @@ def test_the_shipped_bundles_are_small_fused_and_parity_checked(shipped):
         assert bundle.prefill_path is not None  # prompts run through the unfused twin
         assert set(bundle.meta["parity"]) == checks  # every check ran: all() of none holds
         assert all(report["passed"] for report in bundle.meta["parity"].values())
-    assert default.meta["parity"]["int8"]["top1_agreement"] >= 0.99
+    assert default.meta["parity"]["int8"]["top1_agreement"] >= 0.98  # 247 random-token spots
     assert default.vocabulary().tokens == wide.vocabulary().tokens
     assert default.meta["source"]["sha256"] == wide.meta["source"]["sha256"]  # one checkpoint
     size = sum(f.stat().st_size for d in (shipped, twin) for f in Path(d).iterdir() if f.is_file())
     assert size <= MAX_BUNDLE_BYTES
     assert (Path(shipped) / "MODEL_CARD.md").is_file()
     assert default_bundle(gpu=True).resolve() == twin.resolve()
+
+
+def test_the_int8_default_keeps_the_fp32_answers_on_held_out_music(shipped):
+    """Issue 15's bar for shipping int8: top-1 agreement >= 99 % and answer NLL within 1 % of the
+    fp32 twin on held-out music (training/quantization.py, thousands of answer tokens; the
+    exporter's own check above sees 247 positions of random tokens). The report travels in the
+    bundle with the digest of the weights it measured, so a re-export cannot inherit it."""
+    report = json.loads((Path(shipped) / INT8_REPORT).read_text())
+    assert report["int8_weights_sha256"] == load_bundle(shipped).weights_sha256()
+    assert report["answer_tokens"] >= 5000
+    assert report["top1_agreement_answer"] >= 0.99
+    assert abs(report["nll_change"]) <= 0.01
 
 
 def test_it_writes_a_selected_pickup_bar(shipped):

@@ -348,8 +348,8 @@ def test_teacher_forcing_through_the_engine_scores_as_torch_does(bundle, traced_
     assert same["answer_tokens"] > 0
 
     # the report names the weights it measured; the card keeps it only in that bundle
-    from midigen.exporter.bundle import load_bundle
-    from training.card_speed import INT8_REPORT, keep_int8_report
+    from midigen.exporter.bundle import INT8_REPORT, load_bundle
+    from training.card_speed import keep_int8_report
 
     assert same["int8_weights_sha256"] == load_bundle(bundle).weights_sha256()
     for source, kept in ((bundle, True), (traced_bundle, False)):  # same weights, other graph

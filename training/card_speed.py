@@ -19,7 +19,6 @@ BUNDLE_MB = 60.0
 INT8_AGREEMENT = 0.99
 INT8_NLL = 0.01
 VS_MIDIGPT = 5.0  # per token against midigpt 0.4's own PyTorch GPT-2 on the same weights
-INT8_REPORT = "int8-heldout.json"  # the held-out int8 report, kept in the bundle it measured
 
 
 def load(results: Path) -> tuple[dict | None, dict | None]:
@@ -37,7 +36,7 @@ def keep_int8_report(int8: dict | None, folder: Path) -> None:
     against the weights' digest). Left out when the report measured other weights."""
     if int8 is None or "int8_weights_sha256" not in int8:
         return
-    from midigen.exporter.bundle import load_bundle
+    from midigen.exporter.bundle import INT8_REPORT, load_bundle
 
     if load_bundle(folder).weights_sha256() != int8["int8_weights_sha256"]:
         print(f"card: int8.json measured other weights than {folder}'s; {INT8_REPORT} not written")
