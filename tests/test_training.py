@@ -355,8 +355,11 @@ def test_teacher_forcing_through_the_engine_scores_as_torch_does(bundle, traced_
     for source, kept in ((bundle, True), (traced_bundle, False)):  # same weights, other graph
         folder = tmp_path / source.name
         shutil.copytree(source, folder)
+        (folder / INT8_REPORT).write_text("{}")  # an older report: replaced or removed
         keep_int8_report(same, folder)
         assert (folder / INT8_REPORT).is_file() == kept
+        if kept:
+            assert json.loads((folder / INT8_REPORT).read_text()) == same
 
 
 def _numbered(seed):

@@ -33,13 +33,15 @@ def load(results: Path) -> tuple[dict | None, dict | None]:
 def keep_int8_report(int8: dict | None, folder: Path) -> None:
     """Copy the held-out int8 report into the bundle it measured (INT8_REPORT), so the shipped
     model carries its own evidence for issue 15's bar (tests/test_default_model.py checks it
-    against the weights' digest). Left out when the report measured other weights."""
+    against the weights' digest). Left out, and any older one removed, when the report measured
+    other weights."""
     if int8 is None or "int8_weights_sha256" not in int8:
         return
     from midigen.exporter.bundle import INT8_REPORT, load_bundle
 
     if load_bundle(folder).weights_sha256() != int8["int8_weights_sha256"]:
-        print(f"card: int8.json measured other weights than {folder}'s; {INT8_REPORT} not written")
+        print(f"card: int8.json measured other weights than {folder}'s; no {INT8_REPORT}")
+        (folder / INT8_REPORT).unlink(missing_ok=True)  # an older report is stale too
         return
     (folder / INT8_REPORT).write_text(json.dumps(int8, indent=1) + "\n")
 
