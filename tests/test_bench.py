@@ -45,3 +45,24 @@ def test_int8_needs_a_model(capsys):
         "--int8 measures a bundle's int8 export beside it: give --model too"
         in capsys.readouterr().err
     )
+
+
+def test_alternating_ratio_takes_turns_and_the_median():
+    """Each side goes first every other turn, and the figure is the median of the per-turn
+    ratios, so one slow spell (the 4x turn) moves neither the figure nor the order."""
+    from midigen.server.tools.timing import alternating_ratio
+
+    order: list[str] = []
+    ours_ms, theirs_ms = iter([1.0, 1.0, 2.0, 1.0, 1.0]), iter([5.0, 6.0, 8.0, 20.0, 5.5])
+
+    def ours() -> float:
+        order.append("ours")
+        return next(ours_ms)
+
+    def theirs() -> float:
+        order.append("theirs")
+        return next(theirs_ms)
+
+    turns = alternating_ratio(ours, theirs, rounds=5)
+    assert order == ["ours", "theirs", "theirs", "ours"] * 2 + ["ours", "theirs"]
+    assert turns == {"median": 5.5, "min": 4.0, "max": 20.0, "rounds": 5.0}

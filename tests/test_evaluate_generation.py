@@ -363,6 +363,17 @@ def test_model_card_states_speed_and_int8_against_their_goals(bundle, results, t
             f"| midigpt 0.4.2's PyTorch GPT-2 with its KV cache, ms per token | {theirs} |" in card
         )
 
+    # with both also timed in turns, the turns' median decides: 5.0x from the best runs, 4.6x
+    turns = {"median": 4.6, "min": 3.9, "max": 6.2, "rounds": 8.0}
+    for k, v in turns.items():
+        engine[f"model.onnxruntime_int8.speedup_vs_midigpt_alternating_{k}"] = v
+    (res / "bench.json").write_text(json.dumps({"machine": machine, "engine": engine}))
+    model_card.main(["--model", str(model), "--results", str(res)])
+    card = (model / "MODEL_CARD.md").read_text()
+    told = "4.6x, median of 8 turns timed alternating (3.9-6.2x)"
+    assert f"| at least 5x | {told}; best runs 5.0x (1.77 vs 8.85 ms) | **falls short** |" in card
+    assert f"| over midigpt's GPT-2 per token, both timed in turns |  | {told} |" in card
+
 
 @pytest.mark.parametrize("poly_max", [1, 2])
 def test_reachable_density_counts_context_notes_ringing_into_the_bar(poly_max):

@@ -46,6 +46,19 @@ def keep_int8_report(int8: dict | None, folder: Path) -> None:
     (folder / INT8_REPORT).write_text(json.dumps(int8, indent=1) + "\n")
 
 
+def _turns(m: dict, key: str) -> tuple[float, float, float, float] | None:
+    """(median, lowest, highest, turns) of the bench's alternating comparison with midigpt."""
+    name = key + "speedup_vs_midigpt_alternating_"
+    if name + "median" not in m:
+        return None  # older reports, or the fp32 column
+    return tuple(m[name + k] for k in ("median", "min", "max", "rounds"))
+
+
+def _turns_text(turns: tuple[float, float, float, float]) -> str:
+    median, low, high, n = turns
+    return f"{median:.1f}x, median of {n:.0f} turns timed alternating ({low:.1f}-{high:.1f}x)"
+
+
 def _ms(x: float | None) -> str:
     return "" if x is None else f"{x:.0f}"
 
@@ -81,6 +94,10 @@ def goals(bench: dict | None, int8: dict | None, size_mb: float, dtype: str = "f
         if theirs is not None:
             ratio = theirs / decode
             result = f"{ratio:.1f}x ({num(decode, 2)} vs {num(theirs, 2)} ms)"
+            turns = _turns(m, key)
+            if turns is not None:  # judged by the turns: a slow spell lands on both sides
+                ratio = turns[0]
+                result = f"{_turns_text(turns)}; best runs {result}"
             rows.append(
                 (f"per token against midigpt 0.4.2's PyTorch GPT-2 on the same weights ({cores})",
                  f"at least {VS_MIDIGPT:g}x", result, ratio >= VS_MIDIGPT)
@@ -126,6 +143,8 @@ def section(bench: dict | None, int8: dict | None) -> str:
              num(m.get("torch_eager.decode_ms_per_token")), ""),
             ("midigpt 0.4.2's PyTorch GPT-2 with its KV cache, ms per token",
              _num_or_blank(m.get("midigpt_torch.decode_ms_per_token")), ""),
+            ("over midigpt's GPT-2 per token, both timed in turns", "",
+             _turns_text(turns) if (turns := _turns(m, q)) else ""),
         ]  # fmt: skip
         lines += [
             f"`midigen-bench --only engine --model BUNDLE --int8 BUNDLE-int8` on "

@@ -43,18 +43,19 @@ def torch_decode(source: Path, prompt: list[int]) -> dict[str, float]:
         return {"prefill_ms": prefill_ms, **timed_loop(prefill, step)}
 
 
-def midigpt_decode(source: Path, prompt: list[int]) -> dict[str, float]:
+def midigpt_stepper(source: Path, prompt: list[int]) -> tuple | None:
     """midigpt 0.4's own PyTorch GPT-2 (the model its inference engine steps, with its KV cache
-    grown in place), loaded with the same weights; {} when midigpt is not installed
-    (`pip install midigpt==0.4.2`). Only the model's steps are timed: midigpt's sampling loop
-    around them (grammar, filters) would add to its side. midigpt's GPT-2 has no grouped
-    key/value heads, so a grouped model (exporter/kvgroups.py) runs there as the same function
-    with each key/value head repeated over its group: what serving it with midigpt would take."""
+    grown in place), loaded with the same weights, as (prefill, step) for timing.timed_loop, to
+    be called under torch.inference_mode(); None when midigpt is not installed (`pip install
+    midigpt==0.4.2`). Only the model's steps are timed: midigpt's sampling loop around them
+    (grammar, filters) would add to its side. midigpt's GPT-2 has no grouped key/value heads,
+    so a grouped model (exporter/kvgroups.py) runs there as the same function with each
+    key/value head repeated over its group: what serving it with midigpt would take."""
     try:
         from midigpt.inference.model.gpt2 import GPT2Config as MidiGPTConfig
         from midigpt.inference.model.gpt2 import GPT2LMHeadModel as MidiGPT
     except ImportError:
-        return {}
+        return None
     import torch
 
     from midigen.exporter import kvgroups
@@ -82,9 +83,18 @@ def midigpt_decode(source: Path, prompt: list[int]) -> dict[str, float]:
     def step(past: object, tok: int) -> object:
         return model(torch.tensor([[tok]]), past)[1]
 
+    return prefill, step
+
+
+def midigpt_decode(stepper: tuple | None) -> dict[str, float]:
+    """Prefill and per-token decode time of midigpt_stepper's model; {} without midigpt."""
+    if stepper is None:
+        return {}
+    import torch
+
     with torch.inference_mode():
-        prefill_ms, _ = best_ms(prefill)
-        return {"prefill_ms": prefill_ms, **timed_loop(prefill, step)}
+        prefill_ms, _ = best_ms(stepper[0])
+        return {"prefill_ms": prefill_ms, **timed_loop(*stepper)}
 
 
 def hf_generate(source: Path, prompt: list[int]) -> dict[str, float]:

@@ -6,11 +6,13 @@ statistic (median or best) that suits what they measure."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
 DECODE_TOKENS = 32  # tokens a decode timing steps through
 REPEATS = 5  # runs of which the best is kept
+ALTERNATING_ROUNDS = 8  # turns of a two-engine comparison (alternating_ratio)
 
 
 class Stopwatch:
@@ -66,3 +68,19 @@ def timed_loop(
         wall.append(sw.wall / DECODE_TOKENS)
         cpu.append(sw.cpu / DECODE_TOKENS)
     return {"decode_ms_per_token": min(wall) * 1e3, "decode_cpu_ms_per_token": min(cpu) * 1e3}
+
+
+def alternating_ratio(ours: Callable[[], float], theirs: Callable[[], float],
+                      rounds: int = ALTERNATING_ROUNDS) -> dict[str, float]:  # fmt: skip
+    """theirs() / ours() over `rounds` turns, each side going first every other turn; the median
+    of the per-turn ratios, with the lowest and highest. Two figures timed minutes apart on this
+    shared machine can differ by 2x on their own; a slow spell within one turn slows both."""
+    ratios = []
+    for turn in range(rounds):
+        if turn % 2:
+            b, a = theirs(), ours()
+        else:
+            a, b = ours(), theirs()
+        ratios.append(b / a)
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+            "rounds": float(rounds)}  # fmt: skip
