@@ -73,7 +73,7 @@ POP909_TEXT = (
     "(training/pop909.py), and the two melodies get lead programs chosen per song (voice-like, "
     "wind, lead synth, guitar, e-piano), since a DAW user's melody is rarely a piano. Songs are "
     "split 90/5/5 by the SHA-1 of their number (818/44/43); the test songs are never trained "
-    "on. It is mixed with the corpus below, 30-35 % of the pieces drawn (about half the windows)."
+    "on. It is mixed with the corpus below, 25-35 % of the pieces drawn (v11: 25 %)."
 )
 
 

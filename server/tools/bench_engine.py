@@ -77,12 +77,12 @@ def measure_model(path: Path, bandwidth: float, int8: Path | None = None,
     out.update({f"onnxruntime.{k}": v for k, v in wide_timing(engine).items()})
     out["onnxruntime.rss_mb"] = _rss_mb() - rss0
     source = Path(meta["source"]["path"])
-    midigpt = None
+    stepper = None  # midigpt's GPT-2 on these weights, when midigpt is installed
     if meta["source"]["kind"] == "hf-dir" and source.is_dir():
         out.update({f"torch_eager.{k}": v for k, v in torch_decode(source, prompt).items()})
         out.update({f"hf_generate.{k}": v for k, v in hf_generate(source, prompt).items()})
-        midigpt = midigpt_stepper(source, prompt)
-        out.update({f"midigpt_torch.{k}": v for k, v in midigpt_decode(midigpt).items()})
+        stepper = midigpt_stepper(source, prompt)
+        out.update({f"midigpt_torch.{k}": v for k, v in midigpt_decode(stepper).items()})
         for kind in ("", "cpu_"):
             key = f"decode_{kind}ms_per_token"
             ratio = out[f"torch_eager.{key}"] / out[f"onnxruntime.{key}"]
@@ -107,12 +107,12 @@ def measure_model(path: Path, bandwidth: float, int8: Path | None = None,
             ratio = out[f"onnxruntime.{key}"] / q[key]
             out[f"onnxruntime_int8.speedup_vs_fp32{'_cpu' if kind else ''}"] = ratio
         out["onnxruntime_int8.top1_agreement"] = top1_agreement(engine, quant, prompt)
-        if midigpt is not None:
+        if stepper is not None:
             theirs = out["midigpt_torch.decode_ms_per_token"]
             out["onnxruntime_int8.speedup_vs_midigpt"] = theirs / q["decode_ms_per_token"]
             turns = alternating_ratio(
                 lambda: ort_decode(quant, prompt)["decode_ms_per_token"],
-                lambda: midigpt_decode(midigpt)["decode_ms_per_token"],
+                lambda: midigpt_decode(stepper)["decode_ms_per_token"],
             )
             for k, v in turns.items():
                 out[f"onnxruntime_int8.speedup_vs_midigpt_alternating_{k}"] = v
