@@ -66,3 +66,29 @@ def test_alternating_ratio_takes_turns_and_the_median():
     turns = alternating_ratio(ours, theirs, rounds=5)
     assert order == ["ours", "theirs", "theirs", "ours"] * 2 + ["ours", "theirs"]
     assert turns == {"median": 5.5, "min": 4.0, "max": 20.0, "rounds": 5.0}
+
+
+def test_measure_model_times_midigpt_in_turns_against_int8(bundle, monkeypatch):
+    """The whole per-model measurement with midigpt present (here a stand-in stepper that
+    takes 4 ms a token): the int8 comparison comes back as the turns' median and range."""
+    import time
+
+    from midigen.server.tools import bench_engine
+
+    def stepper(source, prompt):
+        def prefill() -> object:
+            return None
+
+        def step(past: object, tok: int) -> object:
+            time.sleep(0.004)
+            return past
+
+        return prefill, step
+
+    monkeypatch.setattr(bench_engine, "midigpt_stepper", stepper)
+    out = bench_engine.measure_model(bundle, 1e10, int8=bundle)
+    assert out["midigpt_torch.decode_ms_per_token"] >= 4.0
+    key = "onnxruntime_int8.speedup_vs_midigpt_alternating_"
+    assert out[key + "rounds"] == 8.0
+    assert out[key + "min"] <= out[key + "median"] <= out[key + "max"]
+    assert out[key + "median"] > 1.0  # the tiny model steps far faster than 4 ms
